@@ -26,3 +26,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for marker in OPT_IN_MARKERS:
             if marker in item.keywords and not _enabled(config, marker):
                 item.add_marker(pytest.mark.skip(reason=f"@{marker}: enable with --run-{marker}"))
+
+
+@pytest.fixture
+def fake_torch_npu():
+    """Install tests/fake_torch_npu.py as `torch_npu` (and `torch.npu`) for one test, then remove it."""
+    try:
+        import fake_torch_npu as fake  # tests/ is on sys.path (pytest's rootdir-less conftest import)
+    except ImportError:
+        from tests import fake_torch_npu as fake
+
+    with fake.installed() as module:
+        yield module

@@ -1,0 +1,248 @@
+"""The catalogue's entries. Data only: every number here says where it comes from.
+
+Defaults follow each diffusers pipeline's own `__call__` defaults (diffusers 0.42.1) unless noted.
+The I2VGen-XL memory model is calibrated on the H100 anchors in ARCHITECTURE.md; the others
+are estimates until `i2v bench` measures them (their `source` says so).
+"""
+
+from __future__ import annotations
+
+from i2v.catalogue.spec import Constraints, Defaults, MemoryModel, ModelSpec, Preset
+
+SAFETENSORS_ONLY = ("model_index.json", "*/config.json", "*/*.json", "*/*.txt", "*/*.model")
+
+
+def _patterns(variant: str | None) -> tuple[str, ...]:
+    weights = f"*/*.{variant}.safetensors" if variant else "*/*.safetensors"
+    return SAFETENSORS_ONLY + (weights, "*/*.safetensors.index.json" if not variant
+                               else f"*/*.safetensors.index.{variant}.json")
+
+
+def _presets(fast: dict, standard: dict, hq: dict, fast_cache: str | None = None) -> dict[str, Preset]:
+    return {
+        "fast": Preset("fast", "fast preview", fast, cache=fast_cache, lossy=fast_cache is not None),
+        "standard": Preset("standard", "standard", standard),
+        "hq": Preset("hq", "high quality", hq),
+    }
+
+
+# --- I2VGen-XL: UNet, CLIP text + image encoders, AutoencoderKL ------------------------------------
+# Calibrated on H100 fp16 (ARCHITECTURE.md): 512x512x16 peaks 7.3 GiB decoding 1 frame at a time and
+# 14.2 GiB decoding 16; 704x1280x16 decoding 16 peaks 31.4 GiB. A linear fit of the two 16-frame
+# decodes gives 1,722 MiB per megapixel-frame and a 2,063 MiB base (plus 512 MiB overhead); the
+# 1-frame case then predicts 7.6 GiB (+4%). Denoise activations are an estimate kept below that.
+I2VGEN_MEMORY = MemoryModel(
+    denoise_mib_per_mtoken=15_000.0,
+    decode_base_mib=2_063.0,
+    decode_mib_per_mpixel_frame=1_722.0,
+    forward_chunking_factor=0.6,
+    source="decode: H100 anchors (ARCHITECTURE.md); denoise: estimate",
+)
+
+UNET_VIDEO_CONSTRAINTS = dict(size_multiple=64, min_size=128, max_size=1536)
+
+_WAN_FAST_CACHE = "first-block-cache:0.05"
+
+SPECS_LIST: list[ModelSpec] = [
+    ModelSpec(
+        id="i2vgen-xl",
+        family="i2vgen-xl",
+        title="I2VGen-XL (Alibaba)",
+        pipeline_cls="diffusers.I2VGenXLPipeline",
+        modelscope_id="AI-ModelScope/i2vgen-xl",
+        hf_id="ali-vilab/i2vgen-xl",
+        variant="fp16",
+        allow_patterns=_patterns("fp16"),
+        preferred_dtype="float16",
+        defaults=Defaults(height=512, width=512, frames=16, steps=50, guidance=9.0, fps=8),
+        constraints=Constraints(**UNET_VIDEO_CONSTRAINTS, min_frames=2, max_frames=64),
+        # Tiers from the seed write-up: fast preview 256p x 8 frames x 30 steps; standard 512p x 16 x 40.
+        presets=_presets(
+            fast=dict(height=256, width=256, frames=8, steps=30),
+            standard=dict(height=512, width=512, frames=16, steps=40),
+            hq=dict(height=704, width=1280, frames=16, steps=50),
+        ),
+        memory=I2VGEN_MEMORY,
+        latent=(8, 1, 1),
+        denoiser_blocks=12,
+        vae_tiling=True,
+        compile_mode="whole",
+        forward_chunking=True,
+        notes="diffusers keeps it under pipelines/deprecated; works; its UNet ignores attention backends.",
+    ),
+    ModelSpec(
+        id="svd-xt",
+        family="svd",
+        title="Stable Video Diffusion XT (Stability AI)",
+        pipeline_cls="diffusers.StableVideoDiffusionPipeline",
+        modelscope_id="AI-ModelScope/stable-video-diffusion-img2vid-xt",
+        hf_id="stabilityai/stable-video-diffusion-img2vid-xt",
+        variant="fp16",
+        allow_patterns=_patterns("fp16"),
+        preferred_dtype="float16",
+        defaults=Defaults(height=576, width=1024, frames=25, steps=25, guidance=3.0, fps=7),
+        constraints=Constraints(**UNET_VIDEO_CONSTRAINTS, min_frames=2, max_frames=50, max_guidance=10.0),
+        presets=_presets(
+            fast=dict(height=320, width=576, frames=14, steps=15),
+            standard=dict(height=576, width=1024, frames=25, steps=25),
+            hq=dict(height=576, width=1024, frames=25, steps=40),
+        ),
+        memory=MemoryModel(
+            denoise_mib_per_mtoken=14_000.0, decode_base_mib=2_000.0,
+            decode_mib_per_mpixel_frame=2_000.0, forward_chunking_factor=0.6,
+        ),
+        latent=(8, 1, 1),
+        denoiser_blocks=12,
+        vae_tiling=False,  # AutoencoderKLTemporalDecoder: no tiling, only decode_chunk_size
+        cfg_batch=2,
+        compile_mode="whole",
+        forward_chunking=True,
+        notes="guidance is the max of the per-frame linear guidance ramp (min 1.0).",
+    ),
+    ModelSpec(
+        id="ltx-video",
+        family="ltx-video",
+        title="LTX-Video 2B (Lightricks)",
+        pipeline_cls="diffusers.LTXImageToVideoPipeline",
+        modelscope_id="Lightricks/LTX-Video",
+        hf_id="Lightricks/LTX-Video",
+        variant=None,
+        allow_patterns=_patterns(None),
+        preferred_dtype="bfloat16",
+        defaults=Defaults(height=480, width=704, frames=121, steps=50, guidance=3.0, fps=24),
+        constraints=Constraints(size_multiple=32, frames_step=8, frames_offset=1, min_size=128,
+                                max_size=1280, min_frames=9, max_frames=257),
+        presets=_presets(
+            fast=dict(height=320, width=480, frames=65, steps=20),
+            standard=dict(height=480, width=704, frames=121, steps=40),
+            hq=dict(height=704, width=1216, frames=121, steps=50),
+            fast_cache=_WAN_FAST_CACHE,
+        ),
+        memory=MemoryModel(denoise_mib_per_mtoken=9_000.0, decode_base_mib=1_500.0,
+                           decode_mib_per_mpixel_frame=900.0),
+        latent=(32, 8, 1),
+        denoiser_blocks=28,
+        vae_tiling=True,
+        cfg_batch=2,
+        compile_mode="regional",
+    ),
+    ModelSpec(
+        id="ltx-2",
+        family="ltx-2",
+        title="LTX-2 audio+video (Lightricks)",
+        pipeline_cls="diffusers.LTX2ImageToVideoPipeline",
+        modelscope_id="Lightricks/LTX-2",
+        hf_id="Lightricks/LTX-2",
+        variant=None,
+        allow_patterns=_patterns(None),
+        preferred_dtype="bfloat16",
+        defaults=Defaults(height=512, width=768, frames=121, steps=30, guidance=3.0, fps=24),
+        constraints=Constraints(size_multiple=32, frames_step=8, frames_offset=1, min_size=128,
+                                max_size=1536, min_frames=9, max_frames=257),
+        presets=_presets(
+            fast=dict(height=384, width=576, frames=65, steps=15),
+            standard=dict(height=512, width=768, frames=121, steps=30),
+            hq=dict(height=704, width=1216, frames=121, steps=40),
+            # FirstBlockCache/MagCache raise on LTX-2 (ARCHITECTURE.md): its fast preview is fewer steps.
+            fast_cache=None,
+        ),
+        memory=MemoryModel(denoise_mib_per_mtoken=20_000.0, decode_base_mib=2_000.0,
+                           decode_mib_per_mpixel_frame=1_000.0),
+        latent=(32, 8, 1),
+        denoiser_blocks=48,
+        vae_tiling=True,
+        cfg_batch=2,
+        compile_mode="regional",
+        notes="modes (two-stage, distilled, keyframes, ...) come from the LTX-2 mode table.",
+    ),
+]
+
+
+def _wan(id_: str, title: str, hub: str, height: int, width: int, frames: int, fps: int,
+         guidance: float, latent: tuple[int, int, int], fast: dict, hq: dict) -> ModelSpec:
+    return ModelSpec(
+        id=id_,
+        family="wan2.2" if id_.startswith("wan2.2") else "wan2.1",
+        title=title,
+        pipeline_cls="diffusers.WanImageToVideoPipeline",
+        modelscope_id=hub,
+        hf_id=hub,
+        variant=None,
+        allow_patterns=_patterns(None),
+        preferred_dtype="bfloat16",
+        defaults=Defaults(height=height, width=width, frames=frames, steps=50, guidance=guidance, fps=fps),
+        constraints=Constraints(size_multiple=latent[0] * latent[2], frames_step=4, frames_offset=1,
+                                min_size=128, max_size=1536, min_frames=5, max_frames=161),
+        presets=_presets(fast=fast, standard=dict(height=height, width=width, frames=frames, steps=40),
+                         hq=hq, fast_cache=_WAN_FAST_CACHE),
+        memory=MemoryModel(denoise_mib_per_mtoken=12_000.0, decode_base_mib=2_500.0,
+                           decode_mib_per_mpixel_frame=1_200.0),
+        latent=latent,
+        denoiser_blocks=40 if "14b" in id_ else 30,
+        vae_tiling=True,
+        cfg_batch=2,
+        compile_mode="regional",
+    )
+
+
+SPECS_LIST += [
+    _wan("wan2.1-i2v-14b-480p", "Wan2.1 I2V 14B 480p", "Wan-AI/Wan2.1-I2V-14B-480P-Diffusers",
+         480, 832, 81, 16, 5.0, (8, 4, 2),
+         fast=dict(height=320, width=576, frames=33, steps=20), hq=dict(steps=50)),
+    _wan("wan2.1-i2v-14b-720p", "Wan2.1 I2V 14B 720p", "Wan-AI/Wan2.1-I2V-14B-720P-Diffusers",
+         720, 1280, 81, 16, 5.0, (8, 4, 2),
+         fast=dict(height=480, width=832, frames=33, steps=20), hq=dict(steps=50)),
+    _wan("wan2.2-ti2v-5b", "Wan2.2 TI2V 5B", "Wan-AI/Wan2.2-TI2V-5B-Diffusers",
+         704, 1280, 121, 24, 5.0, (16, 4, 2),
+         fast=dict(height=480, width=832, frames=49, steps=20), hq=dict(steps=50)),
+    _wan("wan2.2-i2v-a14b", "Wan2.2 I2V A14B (MoE: high/low-noise experts)", "Wan-AI/Wan2.2-I2V-A14B-Diffusers",
+         480, 832, 81, 16, 3.5, (8, 4, 2),
+         fast=dict(height=320, width=576, frames=33, steps=20), hq=dict(height=720, width=1280, steps=40)),
+]
+
+
+def _tiny(id_: str, family: str, pipeline_cls: str, constraints: Constraints, latent: tuple[int, int, int],
+          height: int, width: int, frames: int, vae_tiling: bool = True) -> ModelSpec:
+    """A tiny random-weight model of a family, built locally on first use (tests and `make demo`)."""
+    small = dict(height=height, width=width, frames=frames, steps=2)
+    return ModelSpec(
+        id=id_, family=family, title=f"tiny random-weight {family} (tests, demo)",  # type: ignore[arg-type]
+        pipeline_cls=pipeline_cls, modelscope_id=None, hf_id=None, variant=None,
+        allow_patterns=_patterns(None), preferred_dtype="bfloat16",
+        defaults=Defaults(height=height, width=width, frames=frames, steps=2, guidance=3.0, fps=8),
+        constraints=constraints,
+        presets=_presets(fast=dict(small, steps=1), standard=small, hq=dict(small, steps=4)),
+        memory=MemoryModel(denoise_mib_per_mtoken=500.0, decode_base_mib=16.0,
+                           decode_mib_per_mpixel_frame=200.0, overhead_mib=64.0),
+        latent=latent, denoiser_blocks=2, vae_tiling=vae_tiling, tiny=True,
+    )
+
+
+_SMALL = dict(min_size=32, max_size=256)
+SPECS_LIST += [
+    _tiny("tiny-i2vgen-xl", "i2vgen-xl", "diffusers.I2VGenXLPipeline",
+          Constraints(size_multiple=32, min_frames=2, max_frames=16, **_SMALL), (8, 1, 1), 64, 64, 8),
+    _tiny("tiny-svd", "svd", "diffusers.StableVideoDiffusionPipeline",
+          Constraints(size_multiple=32, min_frames=2, max_frames=16, **_SMALL), (8, 1, 1), 64, 64, 4,
+          vae_tiling=False),
+    _tiny("tiny-ltx-video", "ltx-video", "diffusers.LTXImageToVideoPipeline",
+          Constraints(size_multiple=32, frames_step=8, frames_offset=1, min_frames=9, max_frames=33, **_SMALL),
+          (32, 8, 1), 64, 64, 9),
+    _tiny("tiny-ltx-2", "ltx-2", "diffusers.LTX2ImageToVideoPipeline",
+          Constraints(size_multiple=32, frames_step=8, frames_offset=1, min_frames=9, max_frames=33, **_SMALL),
+          (32, 8, 1), 64, 64, 9),
+    _tiny("tiny-wan2.1-i2v", "wan2.1", "diffusers.WanImageToVideoPipeline",
+          Constraints(size_multiple=16, frames_step=4, frames_offset=1, min_frames=5, max_frames=33, **_SMALL),
+          (8, 4, 2), 32, 32, 9),
+    _tiny("tiny-wan2.2-ti2v", "wan2.2", "diffusers.WanImageToVideoPipeline",
+          Constraints(size_multiple=32, frames_step=4, frames_offset=1, min_frames=5, max_frames=33, **_SMALL),
+          (16, 4, 2), 32, 32, 9),
+    _tiny("tiny-wan2.2-i2v-a14b", "wan2.2", "diffusers.WanImageToVideoPipeline",
+          Constraints(size_multiple=16, frames_step=4, frames_offset=1, min_frames=5, max_frames=33, **_SMALL),
+          (8, 4, 2), 32, 32, 9),
+]
+
+SPECS: dict[str, ModelSpec] = {s.id: s for s in SPECS_LIST}
+
+# The embedded default: what `make demo`, `i2v serve` and the cpu profile run with no settings.
+DEFAULT_MODEL = "tiny-i2vgen-xl"

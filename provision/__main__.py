@@ -1,0 +1,3 @@
+from provision.cli import app
+
+app(prog_name="provision")

@@ -1,0 +1,187 @@
+"""`provision`: look at this host and write the settings compose and the runtime read. Torch-free.
+
+Thin wiring: each command gathers its inputs, calls one module, and prints through `Output`.
+Exceptions map to a message and an exit code in `ERRORS`; set I2V_DEBUG=1 for the traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from i2v import catalogue, hardware
+from i2v.planner import PlanRefusedError
+from i2v.request import InvalidRequestError
+from provision import doctor as doctor_mod
+from provision import environment, host
+from provision import mirrors as mirrors_mod
+from provision.envfile import EnvWriteError, existing_values, render, write_atomic
+from provision.output import Output
+
+app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
+                  help="Probe a GPU / Atlas host and write the settings for i2v-deploy.")
+
+ERRORS: dict[type[BaseException], int] = {
+    catalogue.UnknownModelError: 2,
+    InvalidRequestError: 2,
+    EnvWriteError: 3,
+    PlanRefusedError: 4,
+}
+
+Json = Annotated[bool, typer.Option("--json", help="One JSON document on stdout; logs on stderr.")]
+ModelsDir = Annotated[Path | None, typer.Option("--models-dir", help="Where model weights go (disk checked here).")]
+ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="Catalogue id (`i2v models`).")]
+
+
+def _handled(func):
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except tuple(ERRORS) as exc:
+            if os.environ.get("I2V_DEBUG") == "1":
+                raise
+            Output().error(f"{exc}\n(set I2V_DEBUG=1 for the traceback)")
+            code = next(c for t, c in ERRORS.items() if isinstance(exc, t))
+            raise typer.Exit(code) from None
+    return wrapper
+
+
+def _probe(models_dir: Path | None, with_docker: bool = True) -> hardware.HardwareReport:
+    path = str(models_dir) if models_dir else str(Path(existing_values(Path(".env")).get("I2V_MODELS_DIR", ".")))
+    return hardware.probe(path, with_docker=with_docker)
+
+
+@app.command()
+@_handled
+def detect(json: Json = False, models_dir: ModelsDir = None) -> None:
+    """What this host has: accelerators, memory, driver/CANN, Docker engine and runtimes."""
+    out = Output(json)
+    report = _probe(models_dir)
+    for warning in report.warnings:
+        out.warn(warning)
+
+    def human(console) -> None:
+        console.print(f"vendor: {report.vendor}   arch: {report.arch}   RAM: {report.ram_mib / 1024:.1f} GiB   "
+                      f"CPUs: {report.cpu_count}")
+        if report.driver_version:
+            console.print(f"driver: {report.driver_version}" + (f"   CANN: {report.cann_version}" if report.cann_version else ""))
+        for d in report.devices:
+            extra = f"cc {d.compute_capability}" if d.compute_capability else (d.chip or "")
+            console.print(f"  [{d.index}] {d.name}  {d.memory_total_mib / 1024:.1f} GiB total, "
+                          f"{d.memory_free_mib / 1024:.1f} GiB free  {extra}")
+        if report.disk_free_mib is not None:
+            console.print(f"disk: {report.disk_free_mib / 1024:.1f} GiB free at {report.disk_path}")
+        docker = report.docker
+        if docker is not None:
+            console.print(f"docker: {docker.server_version} runtimes {', '.join(docker.runtimes)}" if docker.available
+                          else f"docker: not reachable ({docker.error})")
+        console.print(f"profile: {host.profile(report)}")
+
+    out.result(report.to_dict() | {"profile": host.profile(report)}, human)
+
+
+@app.command()
+@_handled
+def plan(model: ModelOpt = None, preset: str = "standard", height: int | None = None, width: int | None = None,
+         frames: int | None = None, json: Json = False, free: Annotated[bool, typer.Option(
+             "--free", help="Plan against free memory now instead of total memory.")] = False) -> None:
+    """The plan provision would apply: dtype, memory strategy, decode chunk, predicted peak."""
+    out = Output(json)
+    report = _probe(None, with_docker=False)
+    spec = catalogue.get(model) if model else host.recommend(report).spec
+    p = host.plan_for(spec, report, preset, use_free=free, height=height, width=width, frames=frames)
+    out.result(p.to_dict(), lambda console: console.print(p.summary()))
+
+
+@app.command()
+@_handled
+def env(output: Annotated[Path, typer.Option("--output", "-o", help="The .env to write.")] = Path(".env"),
+        model: ModelOpt = None, preset: Annotated[str | None, typer.Option(help="fast | standard | hq")] = None,
+        port: int | None = None, models_dir: ModelsDir = None,
+        registry: str = host.DEFAULT_REGISTRY, json: Json = False) -> None:
+    """Write .env for this host (atomic, mode 0600, your own lines kept)."""
+    out = Output(json)
+    if model:
+        catalogue.get(model)
+    if preset and preset not in ("fast", "standard", "hq"):
+        raise InvalidRequestError("preset", preset, "one of fast, standard, hq")
+    report = _probe(models_dir, with_docker=False)
+    try:
+        old = output.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        old = None
+    except OSError as exc:
+        raise EnvWriteError(f"cannot read {output}: {exc.strerror}; nothing was written") from exc
+    existing = environment.environment_values(old)
+    entries, notes = environment.entries(report, model=model, preset=preset, port=port, models_dir=models_dir,
+                                         registry=registry, existing=existing)
+    text = render(entries, old)
+    changed = write_atomic(output, text)
+    for note in notes:
+        out.info(note)
+    values = {e.key: environment.environment_values(text)[e.key] for e in entries}
+    out.result({"path": str(output), "changed": changed, "values": values},
+               lambda console: console.print(f"{'wrote' if changed else 'unchanged'} {output}: " +
+                                             ", ".join(f"{k}={v}" for k, v in values.items()
+                                                       if k in ("COMPOSE_PROFILES", "I2V_MODEL", "I2V_DTYPE"))))
+
+
+@app.command()
+@_handled
+def doctor(model: ModelOpt = None, json: Json = False, models_dir: ModelsDir = None,
+           network: Annotated[bool, typer.Option(help="Also time the mirrors.")] = True,
+           timeout: float = 3.0) -> None:
+    """Check driver, CANN pairing, engine and runtime, device nodes, disk, mirrors; exit 1 on errors."""
+    out = Output(json)
+    report = _probe(models_dir)
+    chosen = model or existing_values(Path(".env")).get("I2V_MODEL") or host.recommend(report).spec.id
+    findings = doctor_mod.run(report, chosen, network=network, timeout=timeout)
+    errors = sum(f.level == "error" for f in findings)
+
+    def human(console) -> None:
+        marks = {"ok": "[green]ok[/green]   ", "warn": "[yellow]warn[/yellow] ", "error": "[red]error[/red]"}
+        for f in findings:
+            console.print(f"{marks[f.level]} {f.check}: {f.message}")
+            if f.fix and f.level != "ok":
+                console.print(f"       fix: {f.fix}")
+        console.print(f"{errors} error(s), {sum(f.level == 'warn' for f in findings)} warning(s)")
+
+    out.result({"model": chosen, "errors": errors, "findings": [f.to_dict() for f in findings]}, human)
+    if errors:
+        raise typer.Exit(1)
+
+
+@app.command()
+@_handled
+def mirrors(json: Json = False, timeout: float = 3.0,
+            write: Annotated[Path | None, typer.Option(help="Write the fastest into this .env.")] = None) -> None:
+    """Time Tsinghua / Aliyun / PyPI, hf-mirror / Hugging Face and ModelScope; pick the fastest."""
+    out = Output(json)
+    timings = mirrors_mod.time_all(timeout=timeout)
+    best = mirrors_mod.fastest(timings)
+    if write is not None:
+        old = write.read_text(encoding="utf-8") if write.exists() else None
+        from provision.envfile import Entry
+
+        chosen = [Entry(mirrors_mod.ENV_KEYS[k], t.value, f"fastest {k} endpoint ({t.name})")
+                  for k, t in best.items() if t is not None]
+        write_atomic(write, render(chosen, old))
+
+    def human(console) -> None:
+        for t in timings:
+            mark = "*" if best.get(t.kind) is t else " "
+            took = f"{t.seconds * 1000:7.0f} ms" if t.seconds is not None else f"   no answer ({t.error})"
+            console.print(f"{mark} {t.kind:12} {t.name:16} {took}")
+
+    out.result({"timings": [t.to_dict() for t in timings],
+                "fastest": {k: (t.value if t else None) for k, t in best.items()}}, human)
+
+
+def main() -> None:  # pragma: no cover
+    sys.exit(app())

@@ -1,0 +1,145 @@
+"""The planner against the measured anchors (ARCHITECTURE.md) and the seeds' hardware tiers."""
+
+import subprocess
+import sys
+
+import pytest
+
+from i2v import catalogue
+from i2v.planner import DeviceBudget, PlanRefusedError, plan, predict_peak_mib
+from i2v.request import resolve
+
+GIB = 1024
+
+RTX3060 = DeviceBudget("cuda", "NVIDIA GeForce RTX 3060", 12288, 12288, 32768, compute_capability="8.6")
+RTX4090 = DeviceBudget("cuda", "NVIDIA GeForce RTX 4090", 24564, 24564, 65536, compute_capability="8.9")
+H100 = DeviceBudget("cuda", "NVIDIA H100 80GB HBM3", 81559, 81559, 1_000_000, compute_capability="9.0")
+T4 = DeviceBudget("cuda", "Tesla T4", 15360, 15360, 65536, compute_capability="7.5")
+ASCEND_910B3 = DeviceBudget("npu", "Ascend 910B3", 65536, 65536, 1_500_000, chip="910B3")
+ASCEND_310P = DeviceBudget("npu", "Ascend 310P3", 21527, 21527, 131072, chip="310P3")
+
+
+def i2vgen(**fields):
+    spec = catalogue.get("i2vgen-xl")
+    return spec, resolve(spec, "standard", **fields)
+
+
+@pytest.mark.parametrize(
+    ("fields", "chunk", "dtype", "measured_gib"),
+    [
+        (dict(height=512, width=512, frames=16), 1, "float16", 7.3),
+        (dict(height=512, width=512, frames=16), 16, "float16", 14.2),
+        (dict(height=512, width=512, frames=16), 16, "float32", 28.4),
+        (dict(height=704, width=1280, frames=16), 16, "float16", 31.4),
+    ],
+)
+def test_memory_model_matches_h100_anchors_within_10_percent(fields, chunk, dtype, measured_gib):
+    spec, request = i2vgen(**fields)
+    predicted = predict_peak_mib(spec, request, dtype, "resident", decode_chunk=chunk) / GIB
+    assert abs(predicted - measured_gib) / measured_gib <= 0.10, (predicted, measured_gib)
+
+
+def test_seed_tier_512p_16_frames_fp16_fits_a_12gb_card_resident():
+    spec, request = i2vgen(height=512, width=512, frames=16)
+    p = plan(spec, request, RTX3060)
+    assert p.dtype == "float16" and p.strategy == "resident"
+    assert p.predicted_peak_mib <= p.budget_mib <= 12288
+
+
+def test_seed_tier_768p_24_frames_fits_24gb():
+    spec, request = i2vgen(height=768, width=768, frames=24)
+    p = plan(spec, request, RTX4090)
+    assert p.strategy == "resident"
+    assert p.predicted_peak_mib <= 24564 * 0.9
+
+
+def test_dtype_rules():
+    wan = catalogue.get("wan2.1-i2v-14b-480p")
+    assert H100.auto_dtype(wan.preferred_dtype) == "bfloat16"
+    assert ASCEND_910B3.auto_dtype(wan.preferred_dtype) == "bfloat16"
+    assert T4.auto_dtype(wan.preferred_dtype) == "float16"            # pre-Ampere: no bf16
+    assert ASCEND_310P.auto_dtype(wan.preferred_dtype) == "float16"
+    assert H100.auto_dtype("float16") == "float16"                     # fp16-tuned models stay fp16
+    cpu = DeviceBudget("cpu", "x86_64 CPU", 24000, 20000, 24000)
+    assert cpu.auto_dtype("bfloat16") == "float32"
+    spec, request = i2vgen()
+    with pytest.raises(ValueError, match="bfloat16 is not supported on Tesla T4.*float16 instead"):
+        plan(spec, request, T4, dtype="bfloat16")
+
+
+def test_ladder_goes_down_as_memory_shrinks():
+    spec = catalogue.get("wan2.1-i2v-14b-480p")
+    request = resolve(spec, "standard")
+    strategies = []
+    for total in (81559, 40960, 24564, 12288):
+        budget = DeviceBudget("cuda", f"{total} MiB card", total, total, 256_000, compute_capability="9.0")
+        p = plan(spec, request, budget)
+        assert p.predicted_peak_mib <= p.budget_mib
+        strategies.append(p.strategy)
+    order = ["resident", "model-offload", "group-offload", "sequential-offload"]
+    ranks = [order.index(s) for s in strategies]
+    assert ranks == sorted(ranks) and ranks[0] == 0 and ranks[-1] >= 2, strategies
+
+
+def test_decode_chunk_shrinks_before_leaving_resident():
+    spec, request = i2vgen(height=704, width=1280, frames=16)
+    roomy = plan(spec, request, H100)
+    assert roomy.strategy == "resident" and roomy.decode_chunk == 8
+    tight = plan(spec, request, DeviceBudget("cuda", "16G", 16384, 16384, 65536, compute_capability="8.9"))
+    assert tight.strategy == "resident" and tight.decode_chunk < roomy.decode_chunk
+
+
+def test_refusal_says_what_would_fit_and_the_suggestions_do_fit():
+    spec, request = i2vgen(height=704, width=1280, frames=16)
+    card = DeviceBudget("cuda", "10 GiB card", 10240, 10240, host_ram_mib=2048, compute_capability="8.6")
+    with pytest.raises(PlanRefusedError) as info:
+        plan(spec, request, card)
+    err = info.value
+    assert "i2vgen-xl" in str(err) and "10 GiB card" in str(err) and "what would fit" in str(err)
+    assert err.suggestions
+    for suggestion in err.suggestions:            # every suggestion really fits
+        args = suggestion.split(" (")[0].split()
+        changes = {args[i].lstrip("-"): args[i + 1] for i in range(0, len(args), 2)}
+        if "preset" in changes:
+            candidate = resolve(spec, changes["preset"])
+        else:
+            candidate = request.with_(**{k: int(v) for k, v in changes.items()})
+        assert plan(spec, candidate, card).predicted_peak_mib <= card.free_mib * 0.9
+
+
+def test_offload_needs_host_ram():
+    spec = catalogue.get("wan2.1-i2v-14b-480p")
+    request = resolve(spec, "standard")
+    roomy_ram = DeviceBudget("cuda", "24G", 24564, 24564, host_ram_mib=262144, compute_capability="8.9")
+    assert plan(spec, request, roomy_ram).strategy != "resident"
+    tiny_ram = DeviceBudget("cuda", "24G", 24564, 24564, host_ram_mib=8192, compute_capability="8.9")
+    with pytest.raises(PlanRefusedError, match="offloading needs host RAM for .* GiB of weights but the host has 8.0 GiB"):
+        plan(spec, request, tiny_ram)
+
+
+def test_cpu_plans_are_resident_only():
+    spec = catalogue.get("tiny-i2vgen-xl")
+    cpu = DeviceBudget("cpu", "x86_64 CPU", 24000, 20000, 24000)
+    p = plan(spec, resolve(spec, "standard"), cpu)
+    assert p.strategy == "resident" and p.dtype == "float32" and p.compile == "none"
+
+
+def test_fast_preset_turns_on_lossy_cache_only_where_supported():
+    wan = catalogue.get("wan2.1-i2v-14b-480p")
+    assert plan(wan, resolve(wan, "fast"), H100).cache == "first-block-cache:0.05"
+    assert plan(wan, resolve(wan, "standard"), H100).cache is None
+    ltx2 = catalogue.get("ltx-2")
+    assert plan(ltx2, resolve(ltx2, "fast"), H100).cache is None  # FirstBlockCache raises on LTX-2
+
+
+def test_compile_only_resident_on_cuda():
+    wan = catalogue.get("wan2.1-i2v-14b-480p")
+    assert plan(wan, resolve(wan, "standard"), H100).compile == "regional"
+    assert plan(wan, resolve(wan, "standard"), ASCEND_910B3).compile == "none"
+
+
+def test_planner_is_torch_free():
+    code = ("import sys, i2v.planner, i2v.catalogue as c, i2v.request as r;"
+            "s=c.get('wan2.2-i2v-a14b'); i2v.planner.predict_peak_mib(s, r.resolve(s), 'bfloat16', 'resident', "
+            "decode_chunk=1); assert 'torch' not in sys.modules, 'torch imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
