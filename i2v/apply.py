@@ -1,0 +1,97 @@
+"""`apply(pipe, plan, device, family)`: put a `Plan` into effect with diffusers' own mechanisms.
+
+One function, the knobs are data (the Plan). Every lever is guarded by what the pipeline and the
+device actually have, so a plan made for a family never calls a method that family lacks.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from i2v.planner import Plan
+
+log = logging.getLogger("i2v.apply")
+
+
+def _denoisers(pipe: Any) -> list[Any]:
+    return [m for m in (getattr(pipe, n, None) for n in ("transformer", "transformer_2", "unet")) if m is not None]
+
+
+def apply_memory_strategy(pipe: Any, plan: Plan, device: Any) -> None:
+    target = device.torch_device()
+    if device.kind == "cpu" or plan.strategy == "resident":
+        pipe.to(target)
+    elif plan.strategy == "model-offload":
+        pipe.enable_model_cpu_offload(device=target)
+    elif plan.strategy == "group-offload":
+        import torch
+
+        # diffusers' `use_stream` is CUDA-only: prefetching the next block on a side stream.
+        pipe.enable_group_offload(onload_device=target, offload_device=torch.device("cpu"),
+                                  offload_type="block_level", num_blocks_per_group=1,
+                                  use_stream=bool(device.supports_streams))
+    elif plan.strategy == "sequential-offload":
+        pipe.enable_sequential_cpu_offload(device=target)
+    else:  # pragma: no cover - the planner only emits the four above
+        raise ValueError(f"unknown strategy {plan.strategy!r}")
+
+
+def apply_vae(pipe: Any, plan: Plan) -> None:
+    vae = getattr(pipe, "vae", None)
+    if plan.vae_tiling and vae is not None and hasattr(vae, "enable_tiling"):
+        vae.enable_tiling()
+
+
+def apply_forward_chunking(pipe: Any, plan: Plan) -> None:
+    if not plan.forward_chunking:
+        return
+    for module in _denoisers(pipe):
+        if hasattr(module, "enable_forward_chunking"):
+            module.enable_forward_chunking(chunk_size=1, dim=1)
+
+
+def cache_config(spec: str) -> Any:
+    """"first-block-cache:0.05" -> diffusers' FirstBlockCacheConfig(threshold=0.05)."""
+    from diffusers.hooks import FirstBlockCacheConfig
+
+    name, _, value = spec.partition(":")
+    if name == "first-block-cache":
+        return FirstBlockCacheConfig(threshold=float(value or 0.05))
+    raise ValueError(f"cache {spec!r} is not one of first-block-cache:<threshold>")
+
+
+def apply_cache(pipe: Any, plan: Plan) -> None:
+    if not plan.cache:
+        return
+    for module in _denoisers(pipe):
+        if hasattr(module, "enable_cache"):
+            module.enable_cache(cache_config(plan.cache))
+
+
+def apply_compile(pipe: Any, plan: Plan) -> None:
+    if plan.compile == "none":
+        return
+    import torch
+
+    for name in ("transformer", "transformer_2", "unet"):
+        module = getattr(pipe, name, None)
+        if module is None:
+            continue
+        if plan.compile == "regional" and hasattr(module, "compile_repeated_blocks"):
+            module.compile_repeated_blocks(fullgraph=True)
+        else:
+            setattr(pipe, name, torch.compile(module, mode="max-autotune-no-cudagraphs"))
+
+
+def apply(pipe: Any, plan: Plan, device: Any, family: str) -> Any:
+    """Apply the plan in an order that works: policy and attention on the modules first, then
+    placement/offload hooks, then VAE and forward options, then cache hooks, then compile."""
+    device.configure_pipeline(pipe, family)
+    apply_memory_strategy(pipe, plan, device)
+    apply_vae(pipe, plan)
+    apply_forward_chunking(pipe, plan)
+    apply_cache(pipe, plan)
+    apply_compile(pipe, plan)
+    log.info("plan applied: %s", plan.summary())
+    return pipe

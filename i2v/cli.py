@@ -1,0 +1,196 @@
+"""`i2v`: generate videos, list models, show plans. Thin wiring over the engine and the catalogue.
+
+Every command prints through one sink: `--json` gives one JSON document on stdout with progress
+and logs on stderr; exceptions map to a message and an exit code in `ERRORS` (I2V_DEBUG=1 for the
+traceback).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from i2v import catalogue
+from i2v.planner import PlanRefusedError
+from i2v.request import InvalidRequestError, resolve
+
+app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
+                  help="Image-to-video on CUDA, Ascend NPU or CPU, choosing how to use memory.")
+
+
+def _error_table() -> dict[type[BaseException], int]:
+    from i2v.engine import DeviceOutOfMemoryError, WeightsMissingError
+    from i2v.images import ImageError
+
+    return {catalogue.UnknownModelError: 2, InvalidRequestError: 2, ImageError: 2, WeightsMissingError: 3,
+            PlanRefusedError: 4, DeviceOutOfMemoryError: 5}
+
+
+def _handled(func):
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except Exception as exc:
+            table = _error_table()
+            code = next((c for t, c in table.items() if isinstance(exc, t)), None)
+            if code is None or os.environ.get("I2V_DEBUG") == "1":
+                raise
+            from provision.output import Output
+
+            Output().error(f"{exc}\n(set I2V_DEBUG=1 for the traceback)")
+            raise typer.Exit(code) from None
+    return wrapper
+
+
+Json = Annotated[bool, typer.Option("--json", help="One JSON document on stdout; logs on stderr.")]
+Model = Annotated[str, typer.Option("--model", "-m", help="Catalogue id (`i2v models`).")]
+Preset = Annotated[str, typer.Option("--preset", "-p", help="fast | standard | hq")]
+Height = Annotated[int | None, typer.Option(help="Pixels; the model's rule applies (`i2v models`).")]
+Width = Annotated[int | None, typer.Option(help="Pixels; the model's rule applies.")]
+Frames = Annotated[int | None, typer.Option(help="Frame count; LTX 8k+1, Wan 4k+1.")]
+Steps = Annotated[int | None, typer.Option(help="Denoising steps.")]
+Guidance = Annotated[float | None, typer.Option(help="Classifier-free guidance scale.")]
+Fps = Annotated[int | None, typer.Option(help="Frames per second of the mp4 (and the model's fps conditioning).")]
+Seed = Annotated[int | None, typer.Option(help="Random seed: same seed, same device, same frames.")]
+
+
+def _setup_logging() -> None:
+    logging.basicConfig(level=os.environ.get("I2V_LOG_LEVEL", "WARNING"), format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("diffusers", "transformers"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+
+
+def run_generation(model: str, image_path: Path | None, prompt: str, out: Path, preset: str, json: bool,
+                   **fields) -> None:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from i2v.engine import Engine
+    from i2v.images import load_image
+    from i2v.video import write_mp4
+    from provision.output import Output
+
+    _setup_logging()
+    sink = Output(json)
+    spec = catalogue.get(model)
+    request = resolve(spec, preset, prompt=prompt, **fields)
+    image = load_image(image_path) if image_path else demo_image(request.width, request.height)
+    engine = Engine()
+    started = time.perf_counter()
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                   TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=sink.err, disable=json)
+    with bar:
+        task = bar.add_task(f"{spec.id}: loading", total=request.steps, rate="")
+
+        def on_progress(p) -> None:
+            rate = f"{p.seconds_per_step:.2f} s/step" if p.seconds_per_step else ""
+            bar.update(task, completed=p.step, description=f"{spec.id}: {p.stage}", rate=rate)
+
+        result = engine.generate(request, image, on_progress)
+        bar.update(task, description=f"{spec.id}: writing mp4")
+        info = write_mp4(result.output.frames, out, fps=request.fps, audio=result.output.audio,
+                         audio_sample_rate=result.output.audio_sample_rate)
+    total = time.perf_counter() - started
+    data = {"path": str(out), "frames": info.frames, "width": info.width, "height": info.height, "fps": request.fps,
+            "has_audio": info.has_audio, "bytes": info.bytes, "seconds": round(total, 2),
+            "load_s": round(result.load_s, 2), "run_s": round(result.run_s, 2),
+            "seconds_per_step": result.seconds_per_step and round(result.seconds_per_step, 3),
+            "peak_mib": result.peak_mib, "plan": result.plan.to_dict(), "request": request.to_dict()}
+    sink.result(data, lambda c: c.print(
+        f"wrote {out}: {info.frames} frames {info.width}x{info.height} @ {request.fps} fps"
+        f"{' with audio' if info.has_audio else ''} in {total:.1f} s\nplan: {result.plan.summary()}"))
+
+
+def demo_image(width: int, height: int):
+    """The embedded input: a smooth colour field with a disc, so motion is visible."""
+    import numpy as np
+    from PIL import Image
+
+    y, x = np.mgrid[0:height, 0:width].astype("float32")
+    r = (x / max(width - 1, 1)) * 255
+    g = (y / max(height - 1, 1)) * 255
+    b = np.full_like(r, 128)
+    disc = (x - width * 0.35) ** 2 + (y - height * 0.5) ** 2 < (min(width, height) * 0.2) ** 2
+    rgb = np.stack([r, g, b], axis=-1)
+    rgb[disc] = (250, 240, 60)
+    return Image.fromarray(rgb.astype("uint8"), "RGB")
+
+
+@app.command()
+@_handled
+def generate(
+    model: Model = catalogue.DEFAULT_MODEL,
+    image: Annotated[Path | None, typer.Option(help="PNG, JPEG or WebP; default: a built-in test image.")] = None,
+    prompt: Annotated[str, typer.Option(help="What should happen in the video.")] = "",
+    out: Annotated[Path, typer.Option(help="The mp4 to write.")] = Path("out.mp4"),
+    preset: Preset = "standard", height: Height = None, width: Width = None, frames: Frames = None,
+    steps: Steps = None, guidance: Guidance = None, fps: Fps = None, seed: Seed = None, json: Json = False,
+) -> None:
+    """Turn an image + prompt into an mp4."""
+    run_generation(model, image, prompt, out, preset, json, height=height, width=width, frames=frames,
+                   steps=steps, guidance=guidance, fps=fps, seed=seed)
+
+
+@app.command()
+@_handled
+def demo(out: Annotated[Path, typer.Option(help="The mp4 to write.")] = Path("outputs/demo.mp4"),
+         json: Json = False) -> None:
+    """The embedded default on this machine: a tiny local model, a built-in image, an mp4."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    run_generation(catalogue.DEFAULT_MODEL, None, "a yellow ball rolls across a colourful field", out,
+                   "standard", json)
+
+
+@app.command("plan")
+@_handled
+def plan_cmd(model: Model = catalogue.DEFAULT_MODEL, preset: Preset = "standard", height: Height = None,
+             width: Width = None, frames: Frames = None, steps: Steps = None, json: Json = False) -> None:
+    """How a request would run on this device (live free memory), or what would fit."""
+    from i2v.engine import Engine
+    from provision.output import Output
+
+    spec = catalogue.get(model)
+    request = resolve(spec, preset, height=height, width=width, frames=frames, steps=steps)
+    p = Engine().plan(request)
+    Output(json).result(p.to_dict(), lambda c: c.print(p.summary()))
+
+
+@app.command()
+@_handled
+def models(json: Json = False) -> None:
+    """The catalogue: id, family, weights present here, fits this device and with which plan."""
+    from rich.table import Table
+
+    from i2v.engine import Engine, model_dir
+    from provision.output import Output
+
+    engine = Engine()
+    rows = []
+    for spec in catalogue.all_specs():
+        present = (model_dir(spec, engine.settings) / "model_index.json").is_file()
+        try:
+            p = engine.plan(resolve(spec, "standard"))
+            fits, how = True, p.summary()
+        except PlanRefusedError as exc:
+            fits, how = False, str(exc)
+        rows.append({"id": spec.id, "family": spec.family, "title": spec.title, "weights_present": present,
+                     "built_on_first_use": spec.tiny, "fits": fits, "plan": how})
+
+    def human(console) -> None:
+        table = Table("id", "family", "weights", "fits", "plan")
+        for r in rows:
+            weights = "yes" if r["weights_present"] else ("built on use" if r["built_on_first_use"] else "no")
+            table.add_row(r["id"], r["family"], weights, "yes" if r["fits"] else "no", r["plan"])
+        console.print(table)
+
+    Output(json).result(rows, human)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

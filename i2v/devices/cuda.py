@@ -1,0 +1,79 @@
+"""NVIDIA GPUs through torch.cuda. Import-safe; torch is imported when a method is called.
+
+`torch.cuda.is_available()` asks the driver for a device count and does not create a context,
+so detection does not initialise the GPU.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from .base import Device, choose_dtype, dtype_name
+
+if TYPE_CHECKING:
+    import torch
+
+
+class CudaDevice(Device):
+    kind: ClassVar[str] = "cuda"
+    visible_devices_env: ClassVar[str | None] = "CUDA_VISIBLE_DEVICES"
+    supports_streams: ClassVar[bool] = True
+    autocast_dtype_names: ClassVar[tuple[str, ...]] = ("float16", "bfloat16", "float32")
+    oom_markers: ClassVar[tuple[str, ...]] = ("CUDA out of memory",)
+
+    def is_available(self) -> bool:
+        import torch
+
+        return torch.cuda.is_available()
+
+    def device_count(self) -> int:
+        import torch
+
+        return torch.cuda.device_count()
+
+    def compute_capability(self, index: int = 0) -> tuple[int, int]:
+        import torch
+
+        return tuple(torch.cuda.get_device_capability(index))  # type: ignore[return-value]
+
+    def preferred_dtype_name(self) -> str:
+        return choose_dtype("cuda", compute_capability=self.compute_capability())
+
+    def unsupported_dtype_reason(self, dtype: object) -> str | None:
+        if dtype_name(dtype) == "bfloat16":
+            major, minor = self.compute_capability()
+            if (major, minor) < (8, 0):
+                return (f"bfloat16 needs a GPU with compute capability of at least 8.0; this one has "
+                        f"{major}.{minor}. Use float16 instead.")
+        return super().unsupported_dtype_reason(dtype)
+
+    def mem_get_info(self, index: int = 0) -> tuple[int, int]:
+        import torch
+
+        free_bytes, total_bytes = torch.cuda.mem_get_info(index)
+        return int(free_bytes), int(total_bytes)
+
+    def max_memory_allocated(self, index: int = 0) -> int:
+        import torch
+
+        return int(torch.cuda.max_memory_allocated(index))
+
+    def reset_peak_memory_stats(self, index: int = 0) -> None:
+        import torch
+
+        torch.cuda.reset_peak_memory_stats(index)
+
+    def synchronize(self, index: int = 0) -> None:
+        import torch
+
+        torch.cuda.synchronize(index)
+
+    def empty_cache(self) -> None:
+        import torch
+
+        torch.cuda.empty_cache()
+
+    def torch_device(self, index: int = 0) -> torch.device:
+        import torch
+
+        return torch.device("cuda", index)

@@ -1,0 +1,227 @@
+"""The engine: load a pipeline once per (model, dtype, plan), keep it warm, run requests on it.
+
+Before each run the live device is asked for its free memory and the planner decides how the
+request runs; a request that cannot fit is refused with the planner's suggestions instead of
+being started. Out-of-memory during a run (CUDA's `OutOfMemoryError`, torch_npu's
+"NPU out of memory") fails that run only: memory is freed outside the except block (the
+traceback would otherwise keep the tensors alive) and the engine stays usable.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from i2v import catalogue
+from i2v.apply import apply
+from i2v.catalogue.spec import ModelSpec
+from i2v.families import Output, call_kwargs, extract, prepare_pipeline, supports_step_callback
+from i2v.planner import DeviceBudget, Plan, PlanRefusedError, plan
+from i2v.progress import Progress, ProgressFn, StepTracker
+from i2v.request import GenerationRequest
+from i2v.settings import Settings, load_settings
+
+log = logging.getLogger("i2v.engine")
+MIB = 1024 * 1024
+
+
+class WeightsMissingError(FileNotFoundError):
+    def __init__(self, spec: ModelSpec, folder: Path):
+        self.model = spec.id
+        super().__init__(f"weights for {spec.id} are not in {folder} (no model_index.json); "
+                         f"run: i2v fetch {spec.id} --dir {folder.parent}")
+
+
+class DeviceOutOfMemoryError(RuntimeError):
+    """A run ran out of device memory; the engine freed it and is usable again."""
+
+    def __init__(self, plan: Plan, detail: str):
+        self.plan = plan
+        super().__init__(f"out of device memory while running {plan.model} ({plan.strategy}, predicted "
+                         f"{plan.predicted_peak_mib} MiB): {detail.splitlines()[0][:300]}; memory was freed, "
+                         "retry with fewer frames, a smaller size or --preset fast")
+
+
+@dataclass
+class Result:
+    output: Output
+    plan: Plan
+    load_s: float
+    run_s: float
+    seconds_per_step: float | None
+    peak_mib: int | None
+
+
+def model_dir(spec: ModelSpec, settings: Settings) -> Path:
+    return Path(settings.models_dir).expanduser() / spec.id
+
+
+def ensure_weights(spec: ModelSpec, settings: Settings) -> Path:
+    """The model folder; tiny models are built on first use, real ones must have been fetched."""
+    folder = model_dir(spec, settings)
+    if (folder / "model_index.json").is_file():
+        return folder
+    if spec.tiny:
+        from i2v.tiny import build_tiny
+
+        log.info("building %s in %s (first use)", spec.id, folder)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        return build_tiny(spec.id, folder)
+    raise WeightsMissingError(spec, folder)
+
+
+def device_name(device: Any) -> str:
+    if device.kind == "cuda":
+        import torch
+
+        return torch.cuda.get_device_name(device.torch_device())
+    if device.kind == "npu":
+        import torch
+
+        return str(torch.npu.get_device_name(0)) if hasattr(torch.npu, "get_device_name") else "Ascend NPU"
+    return f"{os.uname().machine} CPU"
+
+
+def host_ram_mib() -> int:
+    from i2v.devices import parse_meminfo
+
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            _available, total = parse_meminfo(handle.read())
+        return total // MIB
+    except OSError:
+        return 0
+
+
+class Engine:
+    """One per worker process. Holds at most one warm pipeline (the seeds' model singleton)."""
+
+    def __init__(self, settings: Settings | None = None, device: Any = None):
+        from i2v.devices import select_device
+
+        self.settings = settings or load_settings()
+        self.device = device or select_device(None if self.settings.device == "auto" else self.settings.device)
+        self._key: tuple | None = None
+        self._pipe: Any = None
+        self._plan: Plan | None = None
+        self.load_s = 0.0
+
+    # --- planning ----------------------------------------------------------------------------------
+
+    def budget(self, spec: ModelSpec) -> DeviceBudget:
+        free, total = self.device.mem_get_info()
+        free_mib = free // MIB
+        if self._plan is not None and self._plan.model == spec.id:
+            free_mib += self._plan.weights_mib   # our own warm weights are not "used" for this model
+        cc = None
+        if self.device.kind == "cuda":
+            import torch
+
+            cc = "{}.{}".format(*torch.cuda.get_device_capability(self.device.torch_device()))
+        return DeviceBudget(kind=self.device.kind, name=device_name(self.device), total_mib=total // MIB,
+                            free_mib=int(free_mib), host_ram_mib=host_ram_mib() or total // MIB,
+                            compute_capability=cc)
+
+    def plan(self, request: GenerationRequest) -> Plan:
+        spec = catalogue.get(request.model)
+        return plan(spec, request, self.budget(spec), dtype=self.settings.dtype, strategy=self.settings.strategy,
+                    headroom=self.settings.memory_headroom)
+
+    # --- loading -----------------------------------------------------------------------------------
+
+    def pipeline(self, spec: ModelSpec, p: Plan) -> Any:
+        key = (spec.id, p.dtype, p.strategy, p.vae_tiling, p.forward_chunking, p.cache, p.compile)
+        if key == self._key:
+            return self._pipe
+        folder = ensure_weights(spec, self.settings)
+        self.unload()
+        from i2v.devices.base import to_torch_dtype
+        from i2v.tiny.build import resolve
+
+        started = time.perf_counter()
+        cls = resolve(spec.pipeline_cls)
+        pipe = cls.from_pretrained(folder, dtype=to_torch_dtype(p.dtype), use_safetensors=True)
+        prepare_pipeline(spec.family, pipe)
+        apply(pipe, p, self.device, spec.family)
+        pipe.set_progress_bar_config(disable=True)
+        self.load_s = time.perf_counter() - started
+        log.info("loaded %s in %.1f s", spec.id, self.load_s)
+        self._key, self._pipe, self._plan = key, pipe, p
+        return pipe
+
+    def unload(self) -> None:
+        if self._pipe is None:
+            return
+        self._key = self._pipe = self._plan = None
+        gc.collect()
+        self.device.empty_cache()
+
+    # --- running -----------------------------------------------------------------------------------
+
+    def generate(self, request: GenerationRequest, image: Any, progress: ProgressFn | None = None) -> Result:
+        spec = catalogue.get(request.model)
+        ensure_weights(spec, self.settings)  # missing weights: say so (and how to fetch) first
+        p = self.plan(request)               # does not fit: refuse before anything starts
+        if progress:
+            progress(Progress("loading", 0, request.steps, None, None))
+        pipe = self.pipeline(spec, p)
+        import torch
+
+        tracker = StepTracker(request.steps, progress, self._memory_mib, self.settings.log_every_steps)
+        generator = torch.Generator(device="cpu").manual_seed(request.seed)
+        # I2VGen-XL samples its image latents from the global generator, not `generator`.
+        torch.manual_seed(request.seed)
+        kwargs = call_kwargs(spec, request, image, generator=generator, decode_chunk=p.decode_chunk)
+        restore = None
+        if supports_step_callback(pipe):
+            kwargs["callback_on_step_end"] = tracker.callback
+        else:
+            restore = tracker.wrap_scheduler(pipe.scheduler)
+        self.device.reset_peak_memory_stats()
+        started = time.perf_counter()
+        oom: str | None = None
+        result = None
+        try:
+            with torch.inference_mode():
+                result = pipe(**kwargs)
+        except Exception as exc:  # noqa: BLE001 - re-raised unless it is out-of-memory
+            if not self.device.is_oom(exc):
+                raise
+            oom = str(exc)
+        finally:
+            if restore:
+                restore()
+        if oom is not None:
+            # Outside the except block: the traceback no longer pins the activations.
+            del result, kwargs
+            gc.collect()
+            self.device.empty_cache()
+            raise DeviceOutOfMemoryError(p, oom)
+        self.device.synchronize()
+        run_s = time.perf_counter() - started
+        output = extract(spec, result, pipe)
+        peak = self._peak_mib()
+        per_step = (time.perf_counter() - tracker.started) / max(tracker.step, 1) if tracker.step else None
+        return Result(output=output, plan=p, load_s=self.load_s, run_s=run_s, seconds_per_step=per_step,
+                      peak_mib=peak)
+
+    def _memory_mib(self) -> int | None:
+        try:
+            free, total = self.device.mem_get_info()
+            return int((total - free) // MIB)
+        except Exception:  # noqa: BLE001 - logging only
+            return None
+
+    def _peak_mib(self) -> int | None:
+        if self.device.kind == "cpu":
+            return None
+        return int(self.device.max_memory_allocated() // MIB)
+
+
+__all__ = ["DeviceOutOfMemoryError", "Engine", "PlanRefusedError", "Result", "WeightsMissingError",
+           "ensure_weights", "model_dir"]
