@@ -483,8 +483,9 @@ LTX2_MODES: dict[str, dict[str, Any]] = {
         "supported": False,
         "reason": "no diffusers 0.42.1 pipeline regenerates a time range in place: that needs a per-token "
                   "denoise mask over [start, end) for both the video and the audio stream. "
-                  "LTX2ConditionPipeline keeps only index-0 conditions in place (later ones become appended "
-                  "keyframe tokens) and cannot mask audio; `noise_scale` + `latents` re-noise the whole clip.",
+                  "LTX2ConditionPipeline writes only an index-0 condition in place (a multi-frame one pins a "
+                  "prefix); later ones become appended keyframe tokens, so the frames after the range cannot be "
+                  "kept, and audio has no mask at all; `noise_scale` + `latents` re-noise the whole clip.",
     },
     "ic-lora": {
         "supported": True,
