@@ -194,3 +194,45 @@ def models(json: Json = False) -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     app()
+
+
+@app.command()
+@_handled
+def bench(
+    model: Annotated[str, typer.Option("--model", "-m", help="A catalogue id, or 'all' (real models).")] = "all",
+    preset: Preset = "standard", height: Height = None, width: Width = None, frames: Frames = None,
+    steps: Steps = None,
+    arch_only: Annotated[bool, typer.Option("--arch-only", help="Full-size architecture, random weights, no download.")] = False,
+    results_dir: Annotated[Path, typer.Option(help="Where the JSON lines are appended.")] = Path("bench/results"),
+    json: Json = False,
+) -> None:
+    """Plain diffusers vs this runtime's plan: seconds, s/step, peak memory, ratios, frame difference."""
+    from rich.table import Table
+
+    from i2v import bench as bench_mod
+    from i2v.devices import select_device
+    from provision.output import Output
+
+    _setup_logging()
+    models = [s.id for s in catalogue.all_specs(include_tiny=False)] if model == "all" else [model]
+    for m in models:
+        catalogue.get(m)
+    env, comparisons, path = bench_mod.run(models, preset, arch_only=arch_only, device=select_device(),
+                                           results_dir=results_dir, height=height, width=width, frames=frames,
+                                           steps=steps)
+
+    def human(console) -> None:
+        table = Table("model", "plain s", "plan s", "speedup", "plain s/step", "plan s/step", "plain GiB",
+                      "plan GiB", "max diff", title=f"{env['device']} · torch {env['torch']} · diffusers {env['diffusers']}")
+        gib = lambda v: f"{v / 1024:.2f}" if v is not None else "-"  # noqa: E731
+        step = lambda v: f"{v:.3f}" if v is not None else "-"  # noqa: E731
+        for c in comparisons:
+            table.add_row(c.model, f"{c.plain.total_s:.2f}", f"{c.runtime.total_s:.2f}", f"{c.speedup:.2f}x",
+                          step(c.plain.seconds_per_step), step(c.runtime.seconds_per_step), gib(c.plain.peak_mib),
+                          gib(c.runtime.peak_mib), f"{c.max_abs_diff:.2e}" + (" (lossy)" if c.lossy else ""))
+        console.print(f"appended to {path}")
+        console.print(table)
+
+    from dataclasses import asdict
+
+    Output(json).result({"environment": env, "results": [asdict(c) for c in comparisons], "path": str(path)}, human)

@@ -25,3 +25,13 @@ def architecture_for(model_id: str) -> Architecture:
         return _table()[model_id]
     except KeyError:
         raise KeyError(f"no architecture recorded for {model_id!r}") from None
+
+
+def pipeline_config_for(model_id: str) -> dict:
+    """The pipeline's own registered options for a model (Wan's boundary_ratio, expand_timesteps)."""
+    for name in _MODULES:
+        module = importlib.import_module(f"i2v.catalogue.{name}")
+        config = getattr(module, "PIPELINE_CONFIG", {})
+        if model_id in config:
+            return dict(config[model_id])
+    return {}

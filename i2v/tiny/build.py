@@ -87,15 +87,17 @@ def count_params(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def assemble(arch: Architecture, pipeline_config: Mapping[str, Any] | None = None) -> Any:
+def assemble(arch: Architecture, pipeline_config: Mapping[str, Any] | None = None,
+             device: str | torch.device | None = None) -> Any:
     """Instantiate every component of ``arch`` in catalogue order and build the pipeline object.
 
     ``pipeline_config`` holds the pipeline's own registered options (Wan's ``boundary_ratio``,
     ``expand_timesteps``) that are not components. Optional components the architecture leaves
-    out are passed as ``None`` by omission (the pipeline class defaults them).
+    out are passed as ``None`` by omission (the pipeline class defaults them). ``device`` builds
+    the models there directly (full-size benchmarks build on the GPU, never in host memory).
     """
     pipeline_cls = resolve(arch.pipeline_cls)
-    parts = {c.name: instantiate(c) for c in arch.components}
+    parts = {c.name: instantiate(c, device) for c in arch.components}
     pipe = pipeline_cls(**parts, **dict(pipeline_config or {}))
     pipe.set_progress_bar_config(disable=True)
     return pipe
