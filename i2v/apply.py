@@ -88,6 +88,7 @@ def apply(pipe: Any, plan: Plan, device: Any, family: str) -> Any:
     """Apply the plan in an order that works: policy and attention on the modules first, then
     placement/offload hooks, then VAE and forward options, then cache hooks, then compile."""
     device.configure_pipeline(pipe, family)
+    device.apply_attention(pipe, family)
     apply_memory_strategy(pipe, plan, device)
     apply_vae(pipe, plan)
     apply_forward_chunking(pipe, plan)

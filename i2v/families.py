@@ -79,9 +79,6 @@ def extract(spec: ModelSpec, result: Any, pipe: Any) -> Output:
         audio = np.asarray(audio)
         while audio.ndim > 2:
             audio = audio[0]
-        vocoder = getattr(pipe, "vocoder", None)
-        rate = int(getattr(getattr(vocoder, "config", None), "output_sampling_rate", 0) or 0) or None
-        if rate is None:
-            rate = int(getattr(getattr(pipe, "audio_vae", None), "config", {}).get("sample_rate", 24000)) \
-                if hasattr(getattr(pipe, "audio_vae", None), "config") else 24000
+        # diffusers' LTX-2 docs: the waveform comes out of the vocoder at its output_sampling_rate.
+        rate = int(pipe.vocoder.config.output_sampling_rate)
     return Output(frames=frames.astype("float32"), audio=audio, audio_sample_rate=rate)
