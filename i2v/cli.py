@@ -27,9 +27,11 @@ app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_comp
 def _error_table() -> dict[type[BaseException], int]:
     from i2v.engine import DeviceOutOfMemoryError, WeightsMissingError
     from i2v.images import ImageError
+    from i2v.ltx2_modes import MissingModeWeightsError
+    from i2v.weights import WeightsError
 
-    return {catalogue.UnknownModelError: 2, InvalidRequestError: 2, ImageError: 2, WeightsMissingError: 3,
-            PlanRefusedError: 4, DeviceOutOfMemoryError: 5}
+    return {WeightsError: 9, catalogue.UnknownModelError: 2, InvalidRequestError: 2, ImageError: 2, WeightsMissingError: 3,
+            MissingModeWeightsError: 3, PlanRefusedError: 4, DeviceOutOfMemoryError: 5}
 
 
 def _handled(func):
@@ -40,6 +42,7 @@ def _handled(func):
         except Exception as exc:
             table = _error_table()
             code = next((c for t, c in table.items() if isinstance(exc, t)), None)
+            code = getattr(exc, "exit_code", code) if code is not None else None   # WeightsError: its own
             if code is None or os.environ.get("I2V_DEBUG") == "1":
                 raise
             from provision.output import Output
@@ -80,7 +83,10 @@ def run_generation(model: str, image_path: Path | None, prompt: str, out: Path, 
     sink = Output(json)
     spec = catalogue.get(model)
     request = resolve(spec, preset, prompt=prompt, **fields)
-    image = load_image(image_path) if image_path else demo_image(request.width, request.height)
+    if image_path:
+        image = load_image(image_path)
+    else:   # ic-lora is video-to-video: without --image no first frame is pinned
+        image = None if request.mode == "ic-lora" else demo_image(request.width, request.height)
     engine = Engine()
     started = time.perf_counter()
     bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
@@ -90,7 +96,7 @@ def run_generation(model: str, image_path: Path | None, prompt: str, out: Path, 
 
         def on_progress(p) -> None:
             rate = f"{p.seconds_per_step:.2f} s/step" if p.seconds_per_step else ""
-            bar.update(task, completed=p.step, description=f"{spec.id}: {p.stage}", rate=rate)
+            bar.update(task, completed=p.step, total=p.total, description=f"{spec.id}: {p.stage}", rate=rate)
 
         result = engine.generate(request, image, on_progress)
         bar.update(task, description=f"{spec.id}: writing mp4")
@@ -131,10 +137,20 @@ def generate(
     out: Annotated[Path, typer.Option(help="The mp4 to write.")] = Path("out.mp4"),
     preset: Preset = "standard", height: Height = None, width: Width = None, frames: Frames = None,
     steps: Steps = None, guidance: Guidance = None, fps: Fps = None, seed: Seed = None, json: Json = False,
+    mode: Annotated[str | None, typer.Option(
+        help="LTX-2 only: one-stage (default) | two-stage | distilled | keyframes | ic-lora "
+             "(two-stage-hq, audio-to-video, retake: not supported yet).")] = None,
+    lora: Annotated[list[str] | None, typer.Option(
+        "--lora", help="PATH[:SCALE] of a .safetensors LoRA (repeatable; LTX-Video, LTX-2, Wan). Mode ic-lora: "
+                       "the IC-LoRA.")] = None,
+    last_image: Annotated[Path | None, typer.Option(help="Mode keyframes: the last frame (--image is the first).")] = None,
+    reference_video: Annotated[Path | None, typer.Option(help="Mode ic-lora: the reference mp4.")] = None,
+    audio: Annotated[Path | None, typer.Option(help="Mode audio-to-video: input audio (not supported yet).")] = None,
 ) -> None:
     """Turn an image + prompt into an mp4."""
     run_generation(model, image, prompt, out, preset, json, height=height, width=width, frames=frames,
-                   steps=steps, guidance=guidance, fps=fps, seed=seed)
+                   steps=steps, guidance=guidance, fps=fps, seed=seed, mode=mode, loras=lora or None,
+                   last_image=last_image, reference_video=reference_video, audio=audio)
 
 
 @app.command()
@@ -236,3 +252,42 @@ def bench(
     from dataclasses import asdict
 
     Output(json).result({"environment": env, "results": [asdict(c) for c in comparisons], "path": str(path)}, human)
+
+
+@app.command("fetch")
+def fetch_cmd(
+    model: Annotated[str, typer.Argument(help="Catalogue id (`i2v models`).")],
+    source: Annotated[str, typer.Option(help="auto (ModelScope, then HF_ENDPOINT, then Hugging Face) | "
+                                             "modelscope | huggingface")] = "auto",
+    revision: Annotated[str | None, typer.Option(help="Branch, tag or commit; default the hub's main/master.")] = None,
+    dir_: Annotated[Path | None, typer.Option("--dir", help="Models folder; the model goes in DIR/MODEL "
+                                                            "(default I2V_MODELS_DIR).")] = None,
+    verify: Annotated[bool, typer.Option("--verify", help="No download: re-hash the local copy against its "
+                                                          "manifest.")] = False,
+    repo: Annotated[str | None, typer.Option(help="Hub repo id to use instead of the catalogue's.")] = None,
+    json: Json = False,
+) -> None:
+    """Download a model's weights into DIR/MODEL (only what the pipeline needs) and write its manifest."""
+    from i2v.weights.cli import run_fetch
+
+    run_fetch(model, source=source, revision=revision, models_dir=dir_, verify=verify, repo=repo, json=json)
+
+
+@app.command()
+def serve(host: Annotated[str | None, typer.Option(help="Bind address (I2V_HOST).")] = None,
+          port: Annotated[int | None, typer.Option(help="Port (I2V_PORT).")] = None) -> None:
+    """The video service: HTTP API, web page at /, and one supervised worker per device."""
+    from i2v.jobs import load_service_settings
+    from i2v.server.run import serve as run_server
+
+    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    raise typer.Exit(run_server(load_service_settings(**overrides)))
+
+
+@app.command()
+def worker(worker_id: Annotated[str | None, typer.Option(help="Name in the job store; default host-slot-random.")] = None,
+           slot: Annotated[str | None, typer.Option(help="Device label, e.g. cuda:0 (set by `i2v serve`).")] = None) -> None:
+    """One worker: claims jobs from the store (I2V_DATABASE_URL) and runs them on this process's device."""
+    from i2v.worker import main
+
+    raise typer.Exit(main(worker_id=worker_id, slot=slot))

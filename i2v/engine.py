@@ -13,14 +13,15 @@ import gc
 import logging
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from i2v import catalogue
+from i2v import catalogue, ltx2_modes
 from i2v.apply import apply
 from i2v.catalogue.spec import ModelSpec
 from i2v.families import Output, call_kwargs, extract, prepare_pipeline, supports_step_callback
+from i2v.lora import activate as activate_loras
 from i2v.planner import DeviceBudget, Plan, PlanRefusedError, plan
 from i2v.progress import Progress, ProgressFn, StepTracker
 from i2v.request import GenerationRequest
@@ -62,16 +63,25 @@ def model_dir(spec: ModelSpec, settings: Settings) -> Path:
 
 
 def ensure_weights(spec: ModelSpec, settings: Settings) -> Path:
-    """The model folder; tiny models are built on first use, real ones must have been fetched."""
+    """The model folder, checked against its manifest before any loader runs; never downloads.
+
+    Tiny models are built on first use (locally, no network); real ones must have been fetched
+    (`i2v fetch`). A truncated or altered file raises `WeightsCorruptError` naming it; a fetch that
+    did not finish raises `WeightsIncompleteError`. Offline mode also sets HF_HUB_OFFLINE=1.
+    """
+    from i2v.weights import build_tiny_with_manifest, check_for_load, offline_env
+
+    if settings.offline:
+        offline_env()
     folder = model_dir(spec, settings)
+    models_dir = Path(settings.models_dir).expanduser()
     if (folder / "model_index.json").is_file():
+        check_for_load(spec, folder, models_dir)
         return folder
     if spec.tiny:
-        from i2v.tiny import build_tiny
-
         log.info("building %s in %s (first use)", spec.id, folder)
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        return build_tiny(spec.id, folder)
+        build_tiny_with_manifest(spec, folder)
+        return folder
     raise WeightsMissingError(spec, folder)
 
 
@@ -134,8 +144,10 @@ class Engine:
 
     # --- loading -----------------------------------------------------------------------------------
 
-    def pipeline(self, spec: ModelSpec, p: Plan) -> Any:
-        key = (spec.id, p.dtype, p.strategy, p.vae_tiling, p.forward_chunking, p.cache, p.compile)
+    def pipeline(self, spec: ModelSpec, p: Plan, transformer: str | None = None) -> Any:
+        """The warm pipeline for (spec, plan); ``transformer`` names another sub-folder for the denoiser
+        (an LTX-2 mode's distilled weights), loaded instead of ``transformer/``."""
+        key = (spec.id, p.dtype, p.strategy, p.vae_tiling, p.forward_chunking, p.cache, p.compile, transformer)
         if key == self._key:
             return self._pipe
         folder = ensure_weights(spec, self.settings)
@@ -145,7 +157,15 @@ class Engine:
 
         started = time.perf_counter()
         cls = resolve(spec.pipeline_cls)
-        pipe = cls.from_pretrained(folder, dtype=to_torch_dtype(p.dtype), use_safetensors=True)
+        # One precision variant on disk (i2v fetch takes e.g. only *.fp16.safetensors): load that one.
+        variant = {"variant": spec.variant} if spec.variant else {}
+        parts = {}
+        if transformer:
+            denoiser = resolve(spec.architecture.component("transformer").cls)
+            parts["transformer"] = denoiser.from_pretrained(folder, subfolder=transformer,
+                                                            dtype=to_torch_dtype(p.dtype), use_safetensors=True,
+                                                            **variant)
+        pipe = cls.from_pretrained(folder, dtype=to_torch_dtype(p.dtype), use_safetensors=True, **variant, **parts)
         prepare_pipeline(spec.family, pipe)
         apply(pipe, p, self.device, spec.family)
         pipe.set_progress_bar_config(disable=True)
@@ -165,14 +185,17 @@ class Engine:
 
     def generate(self, request: GenerationRequest, image: Any, progress: ProgressFn | None = None) -> Result:
         spec = catalogue.get(request.model)
-        ensure_weights(spec, self.settings)  # missing weights: say so (and how to fetch) first
+        folder = ensure_weights(spec, self.settings)  # missing weights: say so (and how to fetch) first
+        # An LTX-2 mode's own files (upsampler, distilled weights): checked before anything loads.
+        files = ltx2_modes.mode_files(spec, request, folder) if spec.modes else None
         p = self.plan(request)               # does not fit: refuse before anything starts
+        steps = ltx2_modes.total_steps(spec, request)
         if progress:
-            progress(Progress("loading", 0, request.steps, None, None))
-        pipe = self.pipeline(spec, p)
+            progress(Progress("loading", 0, steps, None, None))
+        pipe = self.pipeline(spec, p, transformer=files.transformer_subfolder if files else None)
         import torch
 
-        tracker = StepTracker(request.steps, progress, self._memory_mib, self.settings.log_every_steps)
+        tracker = StepTracker(steps, progress, self._memory_mib, self.settings.log_every_steps)
         generator = torch.Generator(device="cpu").manual_seed(request.seed)
         # I2VGen-XL samples its image latents from the global generator, not `generator`.
         torch.manual_seed(request.seed)
@@ -186,9 +209,14 @@ class Engine:
         started = time.perf_counter()
         oom: str | None = None
         result = None
+        notes: list[str] = []
         try:
             with torch.inference_mode():
-                result = pipe(**kwargs)
+                if files is not None:
+                    result, notes = ltx2_modes.run(pipe, spec, request, kwargs, files)
+                else:
+                    activate_loras(pipe, request.loras)   # also unloads the previous request's LoRAs
+                    result = pipe(**kwargs)
         except Exception as exc:  # noqa: BLE001 - re-raised unless it is out-of-memory
             if not self.device.is_oom(exc):
                 raise
@@ -207,6 +235,8 @@ class Engine:
         output = extract(spec, result, pipe)
         peak = self._peak_mib()
         per_step = (time.perf_counter() - tracker.started) / max(tracker.step, 1) if tracker.step else None
+        if notes:
+            p = replace(p, notes=p.notes + tuple(notes))
         return Result(output=output, plan=p, load_s=self.load_s, run_s=run_s, seconds_per_step=per_step,
                       peak_mib=peak)
 

@@ -7,6 +7,7 @@ are estimates until `i2v bench` measures them (their `source` says so).
 
 from __future__ import annotations
 
+from i2v.catalogue.arch_ltx2 import LTX2_MODES
 from i2v.catalogue.spec import Constraints, Defaults, MemoryModel, ModelSpec, Preset
 
 SAFETENSORS_ONLY = ("model_index.json", "*/config.json", "*/*.json", "*/*.txt", "*/*.model")
@@ -134,7 +135,8 @@ SPECS_LIST: list[ModelSpec] = [
         modelscope_id="Lightricks/LTX-2",
         hf_id="Lightricks/LTX-2",
         variant=None,
-        allow_patterns=_patterns(None),
+        # the two-stage modes' stage-2 LoRA is a single file at the repo root (i2v/ltx2_modes.py)
+        allow_patterns=_patterns(None) + ("ltx-2-19b-distilled-lora-384.safetensors",),
         preferred_dtype="bfloat16",
         defaults=Defaults(height=512, width=768, frames=121, steps=30, guidance=3.0, fps=24),
         constraints=Constraints(size_multiple=32, frames_step=8, frames_offset=1, min_size=128,
@@ -154,6 +156,10 @@ SPECS_LIST: list[ModelSpec] = [
         cfg_batch=2,
         compile_mode="regional",
         notes="modes (two-stage, distilled, keyframes, ...) come from the LTX-2 mode table.",
+        # Guided stages take steps and guidance from the request (these defaults, the preset); fixed
+        # schedules (distilled, stage 2) come from the recipe. Files each mode needs: i2v.ltx2_modes.
+        modes=LTX2_MODES,
+        default_mode="one-stage",
     ),
 ]
 
@@ -202,7 +208,7 @@ SPECS_LIST += [
 
 
 def _tiny(id_: str, family: str, pipeline_cls: str, constraints: Constraints, latent: tuple[int, int, int],
-          height: int, width: int, frames: int, vae_tiling: bool = True) -> ModelSpec:
+          height: int, width: int, frames: int, vae_tiling: bool = True, **extra) -> ModelSpec:
     """A tiny random-weight model of a family, built locally on first use (tests and `make demo`)."""
     small = dict(height=height, width=width, frames=frames, steps=2)
     return ModelSpec(
@@ -211,10 +217,10 @@ def _tiny(id_: str, family: str, pipeline_cls: str, constraints: Constraints, la
         allow_patterns=_patterns(None), preferred_dtype="bfloat16",
         defaults=Defaults(height=height, width=width, frames=frames, steps=2, guidance=3.0, fps=8),
         constraints=constraints,
-        presets=_presets(fast=dict(small, steps=1), standard=small, hq=dict(small, steps=4)),
+        presets=_presets(fast=small, standard=small, hq=dict(small, steps=4)),  # LTX's scheduler needs 2+ steps
         memory=MemoryModel(denoise_mib_per_mtoken=500.0, decode_base_mib=16.0,
                            decode_mib_per_mpixel_frame=200.0, overhead_mib=64.0),
-        latent=latent, denoiser_blocks=2, vae_tiling=vae_tiling, tiny=True,
+        latent=latent, denoiser_blocks=2, vae_tiling=vae_tiling, tiny=True, **extra,
     )
 
 
@@ -230,7 +236,7 @@ SPECS_LIST += [
           (32, 8, 1), 64, 64, 9),
     _tiny("tiny-ltx-2", "ltx-2", "diffusers.LTX2ImageToVideoPipeline",
           Constraints(size_multiple=32, frames_step=8, frames_offset=1, min_frames=9, max_frames=33, **_SMALL),
-          (32, 8, 1), 64, 64, 9),
+          (32, 8, 1), 64, 64, 9, modes=LTX2_MODES, default_mode="one-stage"),
     _tiny("tiny-wan2.1-i2v", "wan2.1", "diffusers.WanImageToVideoPipeline",
           Constraints(size_multiple=16, frames_step=4, frames_offset=1, min_frames=5, max_frames=33, **_SMALL),
           (8, 4, 2), 32, 32, 9),

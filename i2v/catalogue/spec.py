@@ -16,6 +16,9 @@ from i2v.catalogue.arch_types import Architecture
 Family = Literal["i2vgen-xl", "svd", "ltx-video", "ltx-2", "wan2.1", "wan2.2"]
 PresetName = Literal["fast", "standard", "hq"]
 PRESET_NAMES: tuple[str, ...] = ("fast", "standard", "hq")
+# Families whose diffusers 0.42.1 pipeline has `load_lora_weights` (tests/test_lora.py re-checks this);
+# I2VGen-XL and SVD have none.
+LORA_FAMILIES: frozenset[str] = frozenset({"ltx-video", "ltx-2", "wan2.1", "wan2.2"})
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,17 @@ class ModelSpec:
     forward_chunking: bool = False       # the denoiser has enable_forward_chunking()
     tiny: bool = False
     notes: str = ""
+    # Mode name -> recipe (i2v.catalogue.arch_ltx2.LTX2_MODES): each either "supported" with its
+    # diffusers classes and call kwargs, or not, with the "reason". Empty: the model has no modes.
+    modes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    default_mode: str | None = None
+
+    @property
+    def takes_lora(self) -> bool:
+        return self.family in LORA_FAMILIES
+
+    def supported_modes(self) -> tuple[str, ...]:
+        return tuple(name for name, recipe in self.modes.items() if recipe.get("supported"))
 
     @property
     def architecture(self) -> Architecture:

@@ -41,6 +41,12 @@ BUILDERS: dict[str, str] = {
     "tiny-ltx-2": "i2v.tiny.ltx:build",
 }
 
+# tiny id -> "module:function" writing files the hub keeps outside model_index.json (LTX-2's
+# latent_upsampler/ and distilled weights); called as function(pipe, folder) before the rename.
+EXTRAS: dict[str, str] = {
+    "tiny-ltx-2": "i2v.tiny.ltx:write_extras",
+}
+
 # Tokenizer classes we can make locally, and the builder for each (its kwargs are the config).
 TOKENIZER_BUILDERS: dict[str, Callable[..., Any]] = {
     "transformers.CLIPTokenizer": tokenizers.clip_tokenizer,
@@ -108,6 +114,10 @@ def _builder(tiny_id: str) -> Callable[[str], Any]:
         target = BUILDERS[tiny_id]
     except KeyError:
         raise KeyError(f"unknown tiny model {tiny_id!r}; known: {sorted(BUILDERS)}") from None
+    return _function(target)
+
+
+def _function(target: str) -> Callable[..., Any]:
     module_name, _, func = target.partition(":")
     return getattr(importlib.import_module(module_name), func)
 
@@ -120,7 +130,8 @@ def build_pipeline(tiny_id: str, seed: int = 0) -> Any:
 
 
 def build_tiny(tiny_id: str, dest: Path) -> Path:
-    """Build ``tiny_id`` and save it at ``dest`` (hub layout, safetensors); replaces an old ``dest``."""
+    """Build ``tiny_id`` and save it at ``dest`` (hub layout, safetensors, plus its `EXTRAS`);
+    replaces an old ``dest``."""
     dest = Path(dest)
     pipe = build_pipeline(tiny_id)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -128,6 +139,8 @@ def build_tiny(tiny_id: str, dest: Path) -> Path:
     old = dest.parent / f".{dest.name}.old-{uuid.uuid4().hex[:8]}"
     try:
         pipe.save_pretrained(tmp, safe_serialization=True)
+        if tiny_id in EXTRAS:
+            _function(EXTRAS[tiny_id])(pipe, tmp)
         if dest.exists():
             dest.rename(old)
         tmp.rename(dest)
@@ -140,4 +153,4 @@ def build_tiny(tiny_id: str, dest: Path) -> Path:
     return dest
 
 
-__all__ = ["BUILDERS", "assemble", "build_pipeline", "build_tiny", "count_params", "instantiate", "resolve"]
+__all__ = ["BUILDERS", "EXTRAS", "assemble", "build_pipeline", "build_tiny", "count_params", "instantiate", "resolve"]

@@ -4,9 +4,10 @@
 TINY architecture of i2v.catalogue.arch_ltx / arch_ltx2 into ``LTXImageToVideoPipeline`` /
 ``LTX2ImageToVideoPipeline``. ``build_tiny_ltx_video(dest)`` and ``build_tiny_ltx2(dest)`` write
 them in the hub layout (model_index.json + sub-folders, safetensors only) through a temporary
-sibling renamed into place; LTX-2 also gets the hub's extra ``latent_upsampler/`` sub-folder (not
-in model_index.json, as on ``Lightricks/LTX-2``) that the two-stage modes load with
-``LTX2LatentUpsamplerModel.from_pretrained(dest, subfolder="latent_upsampler")``.
+sibling renamed into place. LTX-2 also gets, from `write_extras`, what its modes read outside
+model_index.json (i2v.ltx2_modes): the hub's ``latent_upsampler/`` (x2 spatial upsampler, as on
+``Lightricks/LTX-2``), the stage-2 distilled LoRA file under the hub's name (random rank 4), and a
+``transformer_distilled/`` (another random transformer: the tiny "distilled" weights).
 
 Both run every real code path at 64x64, 9 frames, 2 steps in well under a second on CPU: VAE
 encode of the conditioning image (LTX-2: after its H.264 CRF re-compression), CFG, VAE decode;
@@ -16,13 +17,11 @@ STG and modality-isolation passes, the audio VAE decode and the vocoder (24 kHz 
 
 from __future__ import annotations
 
-import shutil
-import uuid
 from pathlib import Path
 from typing import Any
 
 from i2v.catalogue import arch_ltx, arch_ltx2
-from i2v.tiny.build import assemble, build_pipeline, build_tiny, instantiate
+from i2v.tiny.build import assemble, build_tiny, instantiate
 
 _TINY = {**arch_ltx.TINY, **arch_ltx2.TINY}
 
@@ -46,34 +45,25 @@ def build_tiny_ltx_video(dest: Path) -> Path:
 
 
 def build_tiny_ltx2(dest: Path) -> Path:
-    """Write tiny-ltx-2 at ``dest`` with its ``latent_upsampler/`` (replacing an old one); return ``dest``."""
+    """Write tiny-ltx-2 at ``dest`` with its `write_extras` (replacing an old one); return ``dest``."""
+    return build_tiny("tiny-ltx-2", dest)
+
+
+def write_extras(pipe: Any, folder: Path) -> None:
+    """The files LTX-2's modes read outside model_index.json (``EXTRAS`` protocol)."""
     import torch
 
-    pipe = build_pipeline("tiny-ltx-2")
+    from i2v import ltx2_modes
+    from i2v.tiny.lora import write_random_lora
+
+    folder = Path(folder)
     torch.manual_seed(0)
     upsampler = instantiate(arch_ltx2.UPSAMPLER["tiny-ltx-2"].component("latent_upsampler"))
-    return _save(pipe, {"latent_upsampler": upsampler}, Path(dest))
+    upsampler.save_pretrained(folder / ltx2_modes.UPSAMPLER_SUBFOLDER, safe_serialization=True)
+    torch.manual_seed(1)
+    distilled = instantiate(arch_ltx2.TINY["tiny-ltx-2"].component("transformer"))
+    distilled.save_pretrained(folder / ltx2_modes.DISTILLED_TRANSFORMER, safe_serialization=True)
+    write_random_lora(pipe.transformer, folder / ltx2_modes.DISTILLED_LORA, seed=2)
 
 
-def _save(pipe: Any, extras: dict[str, Any], dest: Path) -> Path:
-    """``pipe`` plus extra model sub-folders, written to a temporary sibling and swapped into ``dest``."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.parent / f".{dest.name}.tmp-{uuid.uuid4().hex[:8]}"
-    old = dest.parent / f".{dest.name}.old-{uuid.uuid4().hex[:8]}"
-    try:
-        pipe.save_pretrained(tmp, safe_serialization=True)
-        for name, model in extras.items():
-            model.save_pretrained(tmp / name, safe_serialization=True)
-        if dest.exists():
-            dest.rename(old)
-        tmp.rename(dest)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if old.exists() and not dest.exists():
-            old.rename(dest)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
-    return dest
-
-
-__all__ = ["SMOKE_CALL", "build", "build_tiny_ltx2", "build_tiny_ltx_video"]
+__all__ = ["SMOKE_CALL", "build", "build_tiny_ltx2", "build_tiny_ltx_video", "write_extras"]

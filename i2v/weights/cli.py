@@ -1,0 +1,82 @@
+"""`i2v fetch` behind the typer command: one output sink, exceptions mapped to a message and an exit code.
+
+Exit codes: 0 fetched / verified; 2 bad arguments (unknown model, --source); 3 not fetched (--verify
+with nothing there, or an unfinished fetch); 6 a file is corrupt or truncated; 7 gated on Hugging
+Face; 8 refused (pickle-only component, not a diffusers repo); 9 every source failed; 10 offline.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from i2v import catalogue
+from i2v.weights.errors import WeightsError, WeightsNotFetchedError
+
+
+def run_fetch(model: str, *, source: str = "auto", revision: str | None = None, models_dir: Path | None = None,
+              verify: bool = False, repo: str | None = None, json: bool = False) -> None:
+    import typer
+
+    from provision.output import Output
+
+    logging.basicConfig(level=os.environ.get("I2V_LOG_LEVEL", "WARNING"), format="%(levelname)s %(name)s: %(message)s")
+    sink = Output(json)
+    try:
+        data, text = (_verify if verify else _fetch)(model, source, revision, models_dir, repo, sink)
+    except (WeightsError, catalogue.UnknownModelError, ValueError) as exc:
+        if os.environ.get("I2V_DEBUG") == "1":
+            raise
+        code = exc.exit_code if isinstance(exc, WeightsError) else 2
+        sink.error(f"{exc}\n(set I2V_DEBUG=1 for the traceback)")
+        raise typer.Exit(code) from None
+    sink.result(data, lambda console: console.print(text))
+
+
+def _models_dir(models_dir: Path | None) -> Path:
+    if models_dir is not None:
+        return Path(models_dir).expanduser()
+    from i2v.settings import load_settings
+
+    return Path(load_settings().models_dir).expanduser()
+
+
+def _fetch(model: str, source: str, revision: str | None, models_dir: Path | None, repo: str | None,
+           sink) -> tuple[dict, str]:
+    from i2v.weights.fetch import fetch
+    from i2v.weights.progress import NullProgress, RichProgress
+
+    spec = catalogue.get(model)
+    root = _models_dir(models_dir)
+    if sink.json_mode:
+        result = fetch(spec, source=source, revision=revision, models_dir=root, repo=repo, progress=NullProgress())
+    else:
+        with RichProgress(sink.err) as progress:
+            result = fetch(spec, source=source, revision=revision, models_dir=root, repo=repo, progress=progress)
+    m = result.manifest
+    where = f"{m.source} {m.repo}@{(m.commit or m.revision or '')[:12]}" if m.repo else m.source
+    verb = "up to date" if result.up_to_date else "fetched"
+    text = (f"{verb}: {spec.id} ({len(m.files)} files, {m.total_bytes / 1e9:.2f} GB) from {where}\n"
+            f"into {result.folder}; manifest {result.folder / 'i2v-manifest.json'}")
+    return result.summary(), text
+
+
+def _verify(model: str, source: str, revision: str | None, models_dir: Path | None, repo: str | None,
+            sink) -> tuple[dict, str]:
+    from i2v.weights.fetch import MARKER_NAME, fetch_command
+    from i2v.weights.manifest import read_manifest, verify
+
+    spec = catalogue.get(model)
+    root = _models_dir(models_dir)
+    folder = root / spec.id
+    command = fetch_command(spec, root)
+    manifest = read_manifest(folder)
+    if manifest is None or (folder / MARKER_NAME).exists():
+        state = "an unfinished fetch" if (folder / MARKER_NAME).exists() else "no i2v-manifest.json"
+        raise WeightsNotFetchedError(f"{spec.id} is not fetched in {folder} ({state}); run: {command}")
+    if not sink.json_mode:
+        sink.info(f"hashing {len(manifest.files)} files ({manifest.total_bytes:,} bytes) in {folder} ...")
+    verify(folder, manifest, full=True, fix=f"re-fetch it: {command}")
+    text = f"verified: {spec.id} ({len(manifest.files)} files, {manifest.total_bytes:,} bytes) match {folder}"
+    return {**manifest.summary(folder), "verified": True}, text
