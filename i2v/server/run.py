@@ -1,0 +1,79 @@
+"""`i2v serve`: the API under uvicorn plus the supervised workers, with a graceful SIGTERM.
+
+On SIGTERM (or Ctrl-C) the service first drains while it still answers: new submissions and
+/health/ready get 503, the workers finish their running job within `drain_grace_s` or hand it back
+to the queue, and only then does uvicorn stop; the exit status is 0 and no worker is left behind.
+A second signal skips the wait.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import uvicorn
+
+from i2v.jobs import JobStore, ServiceSettings
+
+log = logging.getLogger("i2v.serve")
+
+
+class DrainingServer(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, service: Any):
+        super().__init__(config)
+        self.service = service
+        self._signalled = False
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _on_signal(self, sig: int, _frame: Any) -> None:
+        if self._signalled:                       # second signal: stop now
+            self.force_exit = self.should_exit = True
+            return
+        self._signalled = True
+        log.warning("%s: draining (grace %.0f s)", signal.Signals(sig).name, self.service.settings.drain_grace_s)
+        self.service.draining.set()
+        threading.Thread(target=self._drain, name="drain", daemon=True).start()
+
+    def _drain(self) -> None:
+        try:
+            if self.service.supervisor is not None:
+                self.service.supervisor.drain(self.service.settings.drain_grace_s)
+        finally:
+            self.should_exit = True
+
+
+def serve(settings: ServiceSettings | None = None) -> int:
+    from i2v.server.app import create_app
+    from i2v.server.supervisor import Supervisor, worker_slots
+
+    settings = settings or ServiceSettings()
+    logging.basicConfig(level=os.environ.get("I2V_LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    store = JobStore.from_settings(settings)
+    store.create_schema()
+    supervisor = Supervisor(settings, store, worker_slots(settings)) if settings.spawn_workers else None
+    app = create_app(settings, store, supervisor)
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning", access_log=False,
+                            timeout_graceful_shutdown=5, lifespan="on")
+    server = DrainingServer(config, app.state.service)
+    sock = config.bind_socket()          # a taken port fails here, before any worker is started
+    log.info("serving on http://%s:%d (%s)", settings.host, settings.port,
+             f"{len(supervisor.children)} worker(s)" if supervisor else "no workers started here")
+    server.run(sockets=[sock])
+    return 0

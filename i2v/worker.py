@@ -1,0 +1,260 @@
+"""A worker: one process per device that claims jobs from the store and runs them on a warm pipeline.
+
+`i2v serve` starts one per device with the device's visible-devices variable set (so the process
+sees exactly one accelerator) and restarts it if it dies; `i2v worker` also runs standalone against
+a shared database. This is the only service process that imports torch (through the engine).
+
+Lifecycle: register (state "starting", the device budget measured before loading) -> load the
+served model ("ready", or "failed" with the reason) -> claim, run, finish, repeat. A heartbeat
+thread renews the worker row and the running job's lease every third of the lease. SIGTERM or
+SIGINT: stop claiming; a running job may finish within `drain_grace_s`, else it is handed back to
+the queue at its next step (attempt unchanged) and the process exits 0.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+import traceback
+import uuid
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from i2v.jobs import JobStore, LeaseLostError, ServiceSettings
+from i2v.jobs.paths import upload_path_ok, video_path
+
+log = logging.getLogger("i2v.worker")
+PROGRESS_EVERY_S = 0.25
+
+
+class JobCancelled(Exception):
+    """DELETE arrived while the job ran; raised from the step callback."""
+
+
+class Drained(Exception):
+    """The grace period ran out while draining; raised from the step callback."""
+
+
+def die_with_parent() -> None:
+    """Ask the kernel to SIGTERM us when the supervisor dies (Linux), so no worker outlives it."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
+
+
+def rss_mib() -> int | None:
+    try:
+        with open("/proc/self/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) // 1024
+    except OSError:
+        pass
+    return None
+
+
+def error_code(exc: BaseException) -> str:
+    from i2v.catalogue import UnknownModelError
+    from i2v.engine import DeviceOutOfMemoryError, WeightsMissingError
+    from i2v.images import ImageError
+    from i2v.planner import PlanRefusedError
+    from i2v.request import InvalidRequestError
+
+    table = ((DeviceOutOfMemoryError, "out_of_memory"), (PlanRefusedError, "does_not_fit"),
+             (WeightsMissingError, "weights_missing"), (InvalidRequestError, "invalid_request"),
+             (UnknownModelError, "invalid_request"), (ImageError, "invalid_image"))
+    return next((code for kind, code in table if isinstance(exc, kind)), "internal_error")
+
+
+class Worker:
+    def __init__(self, settings: ServiceSettings, worker_id: str | None = None, slot: str | None = None,
+                 store: JobStore | None = None):
+        self.settings = settings
+        self.slot = slot or settings.device
+        self.id = worker_id or f"{socket.gethostname()}-{self.slot}-{uuid.uuid4().hex[:8]}"
+        self.store = store or JobStore.from_settings(settings)
+        self.outputs = settings.outputs_path()
+        self.stopping = threading.Event()
+        self.deadline = float("inf")
+        self.job_id: str | None = None
+        self.parent = os.getppid()
+        self.engine: Any = None
+
+    # --- process lifecycle -------------------------------------------------------------------------
+
+    def stop(self, *_: Any) -> None:
+        if not self.stopping.is_set():
+            self.deadline = time.monotonic() + self.settings.drain_grace_s
+            self.stopping.set()
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self.stop)
+        signal.signal(signal.SIGINT, self.stop)
+        self.store.create_schema()
+        self.store.register_worker(self.id, host=socket.gethostname(), pid=os.getpid(), slot=self.slot,
+                                   state="starting", model=None, error=None, job_id=None)
+        beat = threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True)
+        beat.start()
+        try:
+            self._warm_up()
+            self._loop()
+        finally:
+            self.stopping.set()
+            beat.join(timeout=5)
+            with contextlib.suppress(Exception):
+                self.store.set_worker(self.id, state="gone", job_id=None, seen_at=time.time())
+            self.store.dispose()
+        return 0
+
+    def _warm_up(self) -> None:
+        from i2v import catalogue
+        from i2v.engine import Engine
+        from i2v.request import resolve
+
+        self.engine = Engine(self.settings)
+        spec = catalogue.get(self.settings.model)
+        try:
+            budget = self.engine.budget(spec)
+            self.store.set_worker(self.id, budget=json.dumps(asdict(budget)))
+            request = resolve(spec, self.settings.preset)
+            self.engine.pipeline(spec, self.engine.plan(request))
+        except Exception as exc:  # noqa: BLE001 - reported on /health/ready; the worker keeps serving
+            log.error("worker %s could not load %s: %s", self.id, spec.id, exc)
+            self.store.set_worker(self.id, state="failed", error=f"{type(exc).__name__}: {exc}")
+            return
+        self.store.set_worker(self.id, state="ready", model=spec.id, error=None)
+        log.info("worker %s ready with %s on %s", self.id, spec.id, self.slot)
+
+    def _loop(self) -> None:
+        last_reap = 0.0
+        while not self.stopping.is_set():
+            if os.getppid() != self.parent:        # the supervisor died without taking us along
+                log.warning("worker %s: parent %d is gone; stopping", self.id, self.parent)
+                break
+            try:
+                if time.monotonic() - last_reap > self.settings.lease_s / 2:
+                    self.store.requeue_lost()
+                    last_reap = time.monotonic()
+                job = self.store.claim(self.id)
+            except Exception as exc:  # noqa: BLE001 - a database hiccup must not throw away a warm pipeline
+                log.warning("worker %s: the job store failed (%s); retrying", self.id, exc)
+                self.stopping.wait(1.0)
+                continue
+            if job is None:
+                self.stopping.wait(self.settings.poll_interval_s)
+                continue
+            self.job_id = job["id"]
+            try:
+                self.run_job(job)
+            finally:
+                self.job_id = None
+
+    def _heartbeat(self) -> None:
+        every = self.settings.lease_s / 3
+        while not self.stopping.wait(every):
+            try:
+                self.store.heartbeat(self.id, self.job_id, rss_mib=rss_mib())
+            except Exception as exc:  # noqa: BLE001 - a busy database must not kill the worker
+                log.warning("heartbeat failed: %s", exc)
+
+    # --- one job -----------------------------------------------------------------------------------
+
+    def run_job(self, job: dict[str, Any]) -> None:
+        from i2v.images import load_image
+        from i2v.request import GenerationRequest
+
+        job_id = job["id"]
+        out = video_path(self.outputs, job_id)
+        try:
+            request = GenerationRequest(**json.loads(job["params"]))
+            if not upload_path_ok(self.outputs, job["image_path"]):
+                raise ValueError("the stored image path is outside the uploads folder")
+            image = load_image(job["image_path"], max_bytes=self.settings.max_upload_bytes,
+                               max_pixels=self.settings.max_image_pixels)
+            result = self.engine.generate(request, image, self._reporter(job_id))
+            self._report(job_id, stage="encoding", step=request.steps, total_steps=request.steps, eta_s=0.0)
+            info = self._write(result, out, request.fps)
+        except JobCancelled:
+            self._end(job, "cancelled")
+        except Drained:
+            log.info("worker %s: grace period over, job %s goes back to the queue", self.id, job_id)
+            self.store.release(job_id, self.id)
+        except LeaseLostError:
+            log.warning("worker %s lost job %s (lease expired or cancelled); result discarded", self.id, job_id)
+        except Exception as exc:  # noqa: BLE001 - the job fails, the worker carries on
+            code = error_code(exc)
+            if code == "internal_error":
+                log.error("job %s failed:\n%s", job_id, traceback.format_exc())
+            self._end(job, "failed", error_code=code, error_message=str(exc)[:2000])
+        else:
+            peak = result.peak_mib if result.peak_mib is not None else _peak_rss_mib()
+            self._end(job, "succeeded", output_path=str(out), result=json.dumps(info),
+                      plan=json.dumps(result.plan.to_dict()), load_s=result.load_s, run_s=result.run_s,
+                      seconds_per_step=result.seconds_per_step, peak_mib=peak, stage="done", eta_s=0.0)
+            return
+        with contextlib.suppress(OSError):
+            out.unlink()
+
+    def _write(self, result: Any, out: Path, fps: int) -> dict[str, Any]:
+        from i2v.video import write_mp4
+
+        out.parent.mkdir(parents=True, exist_ok=True)
+        info = write_mp4(result.output.frames, out, fps=fps, audio=result.output.audio,
+                         audio_sample_rate=result.output.audio_sample_rate)
+        return {"frames": info.frames, "width": info.width, "height": info.height, "fps": fps,
+                "duration_s": round(info.duration_s, 3), "bytes": info.bytes, "has_audio": info.has_audio}
+
+    def _end(self, job: dict[str, Any], state: str, **fields: Any) -> None:
+        if not self.store.finish(job["id"], self.id, state, **fields):
+            log.warning("worker %s: job %s was no longer ours when it ended", self.id, job["id"])
+            return
+        with contextlib.suppress(OSError):
+            os.remove(job["image_path"])           # the upload is not needed once the job is over
+
+    def _reporter(self, job_id: str):
+        last = [0.0, ""]
+
+        def report(p: Any) -> None:
+            now = time.monotonic()
+            final = p.step >= p.total
+            if p.stage == last[1] and not final and now - last[0] < PROGRESS_EVERY_S:
+                self._check_drain()
+                return
+            last[0], last[1] = now, p.stage
+            self._report(job_id, stage=p.stage, step=p.step, total_steps=p.total,
+                         seconds_per_step=p.seconds_per_step, eta_s=p.eta_s)
+
+        return report
+
+    def _report(self, job_id: str, **fields: Any) -> None:
+        if self.store.progress(job_id, self.id, **fields):
+            raise JobCancelled(job_id)
+        self._check_drain()
+
+    def _check_drain(self) -> None:
+        if self.stopping.is_set() and time.monotonic() > self.deadline:
+            raise Drained()
+
+
+def _peak_rss_mib() -> int:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+
+
+def main(worker_id: str | None = None, slot: str | None = None) -> int:
+    from i2v.jobs import load_service_settings
+
+    die_with_parent()
+    logging.basicConfig(level=os.environ.get("I2V_LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("diffusers", "transformers", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    return Worker(load_service_settings(), worker_id=worker_id, slot=slot).run()

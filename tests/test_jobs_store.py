@@ -1,0 +1,203 @@
+"""The job store on a real SQLite file: exact admission across threads and processes, exclusive
+claims, leases and requeues, idempotency, cancellation, and the state invariant."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+import time
+import uuid
+
+import pytest
+
+from i2v.jobs import (
+    IdempotencyConflictError,
+    JobStore,
+    LeaseLostError,
+    NewJob,
+    NotCancellableError,
+    QueueFullError,
+)
+
+
+def job(key: str | None = None, digest: str = "h") -> NewJob:
+    return NewJob(id=uuid.uuid4().hex, model="tiny-svd", params={"steps": 1}, image_path="/nowhere/x.png",
+                  request_hash=digest, idempotency_key=key)
+
+
+POSTGRES = os.environ.get("I2V_TEST_POSTGRES_URL")   # e.g. postgresql+psycopg://user@/db?host=/run/postgresql
+
+
+@pytest.fixture(params=["sqlite", "postgresql"] if POSTGRES else ["sqlite"])
+def url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'jobs.db'}"
+    from sqlalchemy import create_engine
+
+    from i2v.jobs.schema import metadata
+
+    engine = create_engine(POSTGRES)
+    metadata.drop_all(engine)                   # each test starts from empty tables
+    engine.dispose()
+    return POSTGRES
+
+
+@pytest.fixture
+def store(url):
+    s = JobStore(url, lease_s=0.3, max_attempts=2)
+    s.create_schema()
+    yield s
+    s.dispose()
+
+
+def invariant(store: JobStore, submitted: int) -> None:
+    counts = store.counts()
+    assert sum(counts.values()) == submitted, counts
+
+
+def test_concurrent_submissions_admit_exactly_the_queue_size(store):
+    accepted, refused = [], []
+    barrier = threading.Barrier(64)
+
+    def submit() -> None:
+        barrier.wait()
+        try:
+            accepted.append(store.submit(job(), queue_size=10))
+        except QueueFullError:
+            refused.append(1)
+
+    threads = [threading.Thread(target=submit) for _ in range(64)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert (len(accepted), len(refused)) == (10, 54)
+    assert store.counts()["queued"] == 10
+
+
+def _submit_many(url: str, n: int, results) -> None:
+    s = JobStore(url)
+    ok = 0
+    for _ in range(n):
+        try:
+            s.submit(job(), queue_size=25)
+            ok += 1
+        except QueueFullError:
+            pass
+    results.put(ok)
+
+
+def test_admission_is_exact_across_processes(url, store):
+    results = multiprocessing.get_context("spawn").Queue()
+    procs = [multiprocessing.get_context("spawn").Process(target=_submit_many, args=(url, 20, results))
+             for _ in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert sum(results.get() for _ in procs) == 25 and store.counts()["queued"] == 25
+
+
+def test_every_job_is_claimed_exactly_once(store):
+    for _ in range(40):
+        store.submit(job(), queue_size=100)
+    claimed: list[str] = []
+    lock = threading.Lock()
+
+    def work(worker: str) -> None:
+        store.register_worker(worker, host="h", pid=1, slot="cpu", state="ready")
+        while (j := store.claim(worker)) is not None:
+            with lock:
+                claimed.append(j["id"])
+            store.finish(j["id"], worker, "succeeded")
+
+    threads = [threading.Thread(target=work, args=(f"w{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(claimed) == len(set(claimed)) == 40
+    assert store.counts()["succeeded"] == 40
+
+
+def test_expired_lease_requeues_with_attempt_plus_one_then_fails_worker_lost(store):
+    store.submit(job(), queue_size=10)
+    first = store.claim("w1")
+    time.sleep(0.4)                                       # w1 died: no heartbeat, lease (0.3 s) ran out
+    assert [r["id"] for r in store.requeue_lost()["queued"]] == [first["id"]]
+    again = store.claim("w2")
+    assert again["id"] == first["id"] and again["attempt"] == 2
+    with pytest.raises(LeaseLostError):                   # w1 comes back: the job is not its any more
+        store.progress(first["id"], "w1", step=1)
+    assert store.finish(first["id"], "w1", "succeeded") is False
+    time.sleep(0.4)
+    assert [r["id"] for r in store.requeue_lost()["failed"]] == [first["id"]]
+    row = store.get(first["id"])
+    assert (row["state"], row["error_code"]) == ("failed", "worker_lost")
+    invariant(store, 1)
+
+
+def test_heartbeat_keeps_the_lease(store):
+    store.submit(job(), queue_size=10)
+    j = store.claim("w1")
+    for _ in range(4):
+        time.sleep(0.15)
+        store.heartbeat("w1", j["id"])
+        assert store.requeue_lost() == {"queued": [], "failed": [], "cancelled": []}
+    assert store.get(j["id"])["state"] == "running"
+
+
+def test_drain_release_keeps_the_attempt(store):
+    store.submit(job(), queue_size=10)
+    j = store.claim("w1")
+    assert store.release(j["id"], "w1")
+    row = store.get(j["id"])
+    assert (row["state"], row["attempt"], row["worker_id"]) == ("queued", 1, None)
+
+
+def test_idempotency_key_returns_the_same_job_and_refuses_a_different_request(store):
+    row, created = store.submit(job(key="owner:abc"), queue_size=10)
+    again, created_again = store.submit(job(key="owner:abc"), queue_size=10)
+    assert created and not created_again and again["id"] == row["id"]
+    with pytest.raises(IdempotencyConflictError):
+        store.submit(job(key="owner:abc", digest="other"), queue_size=10)
+    for _ in range(9):
+        store.submit(job(), queue_size=10)
+    assert store.submit(job(key="owner:abc"), queue_size=10)[0]["id"] == row["id"]   # replay even when full
+    invariant(store, 10)
+
+
+def test_cancel_queued_now_running_at_the_next_step(store):
+    a, _ = store.submit(job(), queue_size=10)
+    b, _ = store.submit(job(), queue_size=10)
+    assert store.cancel(a["id"])["state"] == "cancelled"
+    running = store.claim("w1")
+    assert running["id"] == b["id"]
+    assert store.cancel(b["id"])["cancel_requested"] is True
+    assert store.progress(b["id"], "w1", step=1) is True          # the worker sees it and stops
+    store.finish(b["id"], "w1", "cancelled")
+    with pytest.raises(NotCancellableError):
+        store.cancel(b["id"])
+    invariant(store, 2)
+
+
+def test_a_dead_workers_job_with_a_pending_cancel_ends_cancelled(store):
+    store.submit(job(), queue_size=10)
+    j = store.claim("w1")
+    store.cancel(j["id"])
+    assert [r["id"] for r in store.requeue_lost("w1")["cancelled"]] == [j["id"]]
+    assert store.get(j["id"])["state"] == "cancelled"
+
+
+def test_stats_for_metrics(store):
+    store.submit(job(), queue_size=10)
+    j = store.claim("w1")
+    store.finish(j["id"], "w1", "succeeded", seconds_per_step=0.5, peak_mib=100)
+    store.submit(job(), queue_size=10)
+    k = store.claim("w1")
+    store.finish(k["id"], "w1", "failed", error_code="out_of_memory", error_message="oom")
+    stats = store.stats()
+    assert stats["duration_count"] == 1 and stats["oom_total"] == 1
+    assert stats["per_model"] == [{"model": "tiny-svd", "sps_sum": 0.5, "sps_count": 1, "peak_mib": 100}]
+    assert stats["failures"] == {"out_of_memory": 1}
