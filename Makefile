@@ -16,6 +16,8 @@ help:
 	@echo "make test       run the test suite (CPU)"
 	@echo "make up         provision this host, then docker compose up -d --wait"
 	@echo "make down       docker compose down"
+	@echo "make build-cuda / build-cann / build-cpu   build this host's image locally (docker buildx bake)"
+	@echo "make containers the container checks CI runs (root; builds both images, compose up cpu)"
 	@echo "make provision  probe the host and write $(ENV_FILE)"
 	@echo "make doctor     check the host and print the fixes"
 	@echo "make lint       ruff"
@@ -51,11 +53,56 @@ detect: $(STAMP)
 doctor: $(STAMP)
 	$(VENV)/bin/provision doctor
 
+# ---- images and compose (docker/, compose.yaml; README "Images and compose") -------------------
+# compose reads .env through --env-file (interpolation, COMPOSE_PROFILES) and I2V_ENV_FILE (the
+# containers' env_file); provision writes compose.override.yaml beside .env on Atlas hosts.
+COMPOSE        ?= docker compose
+WAIT_TIMEOUT   ?= 1800
+OVERRIDE        = $(dir $(ENV_FILE))compose.override.yaml
+COMPOSE_ARGS    = --env-file $(ENV_FILE) -f compose.yaml $(if $(wildcard $(OVERRIDE)),-f $(OVERRIDE))
+BAKE           ?= docker buildx bake -f docker/docker-bake.hcl
+# The variant provision chose (the tag of I2V_IMAGE in .env, e.g. cuda12.6 or cann8.3.rc2-910b), else the newest.
+IMAGE_VARIANT   = $(shell sed -n 's/^I2V_IMAGE=.*:[^-]*-//p' $(ENV_FILE) 2>/dev/null)
+CUDA           ?= $(or $(patsubst cuda%,%,$(filter cuda%,$(IMAGE_VARIANT))),12.8)
+CANN           ?= $(or $(shell echo '$(IMAGE_VARIANT)' | sed -n 's/^cann\([^-]*\)-.*/\1/p'),8.3.rc2)
+CHIP           ?= $(or $(shell echo '$(IMAGE_VARIANT)' | sed -n 's/^cann[^-]*-\([a-z0-9]*\).*/\1/p'),910b)
+OS             ?= $(or $(shell echo '$(IMAGE_VARIANT)' | sed -n 's/^cann[^-]*-[a-z0-9]*-//p'),ubuntu22.04)
+PLATFORM       ?= $(or $(shell sed -n 's/^DOCKER_DEFAULT_PLATFORM=//p' $(ENV_FILE) 2>/dev/null),linux/$(subst x86_64,amd64,$(subst aarch64,arm64,$(shell uname -m))))
+BAKE_LOCAL      = --load --set '*.platform=$(PLATFORM)' --set '*.cache-to='
+
+.PHONY: build-cuda build-cann build-cpu containers
+
 up: provision
-	docker compose --env-file $(ENV_FILE) up -d --wait
+	I2V_ENV_FILE=$(ENV_FILE) $(COMPOSE) $(COMPOSE_ARGS) up -d --wait --wait-timeout $(WAIT_TIMEOUT)
 
 down:
-	docker compose --env-file $(ENV_FILE) down
+	I2V_ENV_FILE=$(ENV_FILE) $(COMPOSE) $(COMPOSE_ARGS) --profile '*' down
+
+build-cuda:
+	$(BAKE) $(BAKE_LOCAL) cuda-$(subst .,-,$(CUDA))
+
+build-cann:
+	$(BAKE) $(BAKE_LOCAL) cann-$(subst .,-,$(CANN))-$(CHIP)-$(subst .,-,$(OS))
+
+build-cpu:
+	$(BAKE) $(BAKE_LOCAL) cpu
+
+containers: $(STAMP)
+	$(PY) scripts/containers.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
+
+# ---- the browser test (tests/test_web_browser.py) ----------------------------------------------
+# Debian's chromium, driven by Playwright through executable_path (never `playwright install`).
+# CI (CI=true, root, clean clone) installs it and enables the test; elsewhere:
+#   make chromium && make test PYTEST_ARGS=--run-browser
+ifeq ($(CI),true)
+export I2V_TEST_BROWSER := 1
+test: chromium
+endif
+
+.PHONY: chromium
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }

@@ -17,8 +17,8 @@ import typer
 from i2v import catalogue, hardware
 from i2v.planner import PlanRefusedError
 from i2v.request import InvalidRequestError
+from provision import compose_override, environment, host
 from provision import doctor as doctor_mod
-from provision import environment, host
 from provision import mirrors as mirrors_mod
 from provision.envfile import EnvWriteError, existing_values, render, write_atomic
 from provision.output import Output
@@ -112,6 +112,8 @@ def env(output: Annotated[Path, typer.Option("--output", "-o", help="The .env to
     if preset and preset not in ("fast", "standard", "hq"):
         raise InvalidRequestError("preset", preset, "one of fast, standard, hq")
     report = _probe(models_dir, with_docker=False)
+    if host.profile(report) == "npu":      # the override needs to know about the Ascend Docker Runtime
+        report = _probe(models_dir, with_docker=True)
     try:
         old = output.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -123,6 +125,9 @@ def env(output: Annotated[Path, typer.Option("--output", "-o", help="The .env to
                                          registry=registry, existing=existing)
     text = render(entries, old)
     changed = write_atomic(output, text)
+    override_note = compose_override.write(output, report)
+    if override_note:
+        notes.append(override_note)
     for note in notes:
         out.info(note)
     values = {e.key: environment.environment_values(text)[e.key] for e in entries}
