@@ -17,7 +17,7 @@ from collections import Counter
 
 from transformers import GemmaTokenizer
 
-from i2v.tiny.tokenizers import CORPUS
+from i2v.tiny.tokenizers import CORPUS, merge_pair
 
 SPECIALS = ("<pad>", "<eos>", "<bos>", "<unk>", "<mask>")
 IMAGE_TOKENS = ("<start_of_image>", "<end_of_image>", "<image_soft_token>")
@@ -50,19 +50,8 @@ def _merges(n_merges: int, have: set[str]) -> list[tuple[str, str]]:
             break
         best = min(pairs, key=lambda p: (-pairs[p], p))
         merges.append(best)
-        joined = best[0] + best[1]
-        have.add(joined)
-        for w, symbols in splits.items():
-            out: list[str] = []
-            i = 0
-            while i < len(symbols):
-                if i + 1 < len(symbols) and (symbols[i], symbols[i + 1]) == best:
-                    out.append(joined)
-                    i += 2
-                else:
-                    out.append(symbols[i])
-                    i += 1
-            splits[w] = tuple(out)
+        have.add(best[0] + best[1])
+        merge_pair(splits, best)
     for a in _LETTERS:
         for b in _LETTERS:
             if len(merges) >= n_merges:

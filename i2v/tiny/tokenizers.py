@@ -76,6 +76,22 @@ def _bytes_to_unicode() -> tuple[str, ...]:
     return tuple(chr(table[b]) for b in range(256))
 
 
+def merge_pair(splits: dict, pair: tuple[str, str]) -> None:
+    """Apply one BPE merge in place: every adjacent `pair` in every word's symbols becomes one symbol."""
+    joined = pair[0] + pair[1]
+    for w, symbols in splits.items():
+        out: list[str] = []
+        i = 0
+        while i < len(symbols):
+            if i + 1 < len(symbols) and (symbols[i], symbols[i + 1]) == pair:
+                out.append(joined)
+                i += 2
+            else:
+                out.append(symbols[i])
+                i += 1
+        splits[w] = tuple(out)
+
+
 def _clip_merges(n_merges: int) -> list[tuple[str, str]]:
     """Greedy BPE merges over the corpus' words (ties broken lexically), topped up with letter n-grams."""
     words = Counter(_CLIP_WORD.findall(CORPUS.lower()))
@@ -91,18 +107,7 @@ def _clip_merges(n_merges: int) -> list[tuple[str, str]]:
             break
         best = min(pairs, key=lambda p: (-pairs[p], p))
         merges.append(best)
-        joined = best[0] + best[1]
-        for w, symbols in splits.items():
-            out: list[str] = []
-            i = 0
-            while i < len(symbols):
-                if i + 1 < len(symbols) and (symbols[i], symbols[i + 1]) == best:
-                    out.append(joined)
-                    i += 2
-                else:
-                    out.append(symbols[i])
-                    i += 1
-            splits[w] = tuple(out)
+        merge_pair(splits, best)
     # Top up with letter n-grams, breadth first: (prefix, c) and (prefix, c</w>) for every prefix
     # already in the vocabulary, so any vocab_size (49408 for the real CLIP) can be reached.
     have = set(_bytes_to_unicode()) | {c + "</w>" for c in _bytes_to_unicode()} | {a + b for a, b in merges}
