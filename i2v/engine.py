@@ -140,7 +140,7 @@ class Engine:
     def plan(self, request: GenerationRequest) -> Plan:
         spec = catalogue.get(request.model)
         return plan(spec, request, self.budget(spec), dtype=self.settings.dtype, strategy=self.settings.strategy,
-                    headroom=self.settings.memory_headroom)
+                    headroom=self.settings.memory_headroom, allow_compile=self.settings.compile == "auto")
 
     # --- loading -----------------------------------------------------------------------------------
 

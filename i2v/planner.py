@@ -213,7 +213,7 @@ def _placement(spec: ModelSpec, strategy: str) -> dict[str, str]:
 
 
 def plan(spec: ModelSpec, request: GenerationRequest, budget: DeviceBudget, *, dtype: str = "auto",
-         strategy: str = "auto", headroom: float = 0.9, suggest: bool = True) -> Plan:
+         strategy: str = "auto", headroom: float = 0.9, suggest: bool = True, allow_compile: bool = True) -> Plan:
     if dtype not in DTYPES:
         raise ValueError(f"dtype {dtype!r} is not one of {', '.join(DTYPES)}")
     if strategy != "auto" and strategy not in STRATEGIES:
@@ -237,7 +237,8 @@ def plan(spec: ModelSpec, request: GenerationRequest, budget: DeviceBudget, *, d
                                     vae_tiling=rung.vae_tiling, forward_chunking=rung.forward_chunking)
             if peak <= budget_mib:
                 preset = spec.preset(request.preset)
-                compile_mode = spec.compile_mode if (budget.kind == "cuda" and rung.strategy == "resident") else "none"
+                compiles = allow_compile and budget.kind == "cuda" and rung.strategy == "resident"
+                compile_mode = spec.compile_mode if compiles else "none"
                 return Plan(
                     model=spec.id, device=f"{budget.kind}:{budget.name}", dtype=chosen,
                     strategy=rung.strategy,  # type: ignore[arg-type]

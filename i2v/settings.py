@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     offline: bool = Field(False, description="Never touch the network; load only what is in models_dir.")
     queue_size: int = Field(16, ge=1, description="Jobs that may wait; more get 429 with Retry-After.")
     api_keys: str = Field("", description="Comma-separated bearer keys; empty: no auth.")
+    compile: Literal["off", "auto"] = Field(
+        "off", description="torch.compile the denoiser where the plan allows (CUDA, all resident); costs "
+        "tens of seconds once per shape, so off until `i2v bench` shows the gain on your device.")
     log_every_steps: int = Field(10, ge=1, description="Log device memory every N denoising steps.")
 
     @field_validator("visible_devices")

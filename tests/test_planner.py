@@ -136,6 +136,7 @@ def test_compile_only_resident_on_cuda():
     wan = catalogue.get("wan2.1-i2v-14b-480p")
     assert plan(wan, resolve(wan, "standard"), H100).compile == "regional"
     assert plan(wan, resolve(wan, "standard"), ASCEND_910B3).compile == "none"
+    assert plan(wan, resolve(wan, "standard"), H100, allow_compile=False).compile == "none"
 
 
 def test_planner_is_torch_free():
