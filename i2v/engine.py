@@ -144,13 +144,15 @@ class Engine:
 
     # --- loading -----------------------------------------------------------------------------------
 
-    def pipeline(self, spec: ModelSpec, p: Plan, transformer: str | None = None) -> Any:
+    def pipeline(self, spec: ModelSpec, p: Plan, transformer: str | None = None,
+                 folder: Path | None = None) -> Any:
         """The warm pipeline for (spec, plan); ``transformer`` names another sub-folder for the denoiser
-        (an LTX-2 mode's distilled weights), loaded instead of ``transformer/``."""
+        (an LTX-2 mode's distilled weights), loaded instead of ``transformer/``. ``folder``: the model
+        folder `ensure_weights` already checked (checked here when not given)."""
         key = (spec.id, p.dtype, p.strategy, p.vae_tiling, p.forward_chunking, p.cache, p.compile, transformer)
         if key == self._key:
             return self._pipe
-        folder = ensure_weights(spec, self.settings)
+        folder = folder or ensure_weights(spec, self.settings)
         self.unload()
         from i2v.devices.base import to_torch_dtype
         from i2v.tiny.build import resolve
@@ -185,14 +187,17 @@ class Engine:
 
     def generate(self, request: GenerationRequest, image: Any, progress: ProgressFn | None = None) -> Result:
         spec = catalogue.get(request.model)
-        folder = ensure_weights(spec, self.settings)  # missing weights: say so (and how to fetch) first
+        # Missing or damaged weights: say so (and how to fetch) first. A warm pipeline of this model
+        # was checked when it loaded; `pipeline` checks again if it has to reload.
+        warm = self._plan is not None and self._plan.model == spec.id
+        folder = None if warm else ensure_weights(spec, self.settings)
         # An LTX-2 mode's own files (upsampler, distilled weights): checked before anything loads.
-        files = ltx2_modes.mode_files(spec, request, folder) if spec.modes else None
+        files = ltx2_modes.mode_files(spec, request, folder or model_dir(spec, self.settings)) if spec.modes else None
         p = self.plan(request)               # does not fit: refuse before anything starts
         steps = ltx2_modes.total_steps(spec, request)
         if progress:
             progress(Progress("loading", 0, steps, None, None))
-        pipe = self.pipeline(spec, p, transformer=files.transformer_subfolder if files else None)
+        pipe = self.pipeline(spec, p, transformer=files.transformer_subfolder if files else None, folder=folder)
         import torch
 
         tracker = StepTracker(steps, progress, self._memory_mib, self.settings.log_every_steps)

@@ -20,7 +20,7 @@ from i2v.request import InvalidRequestError
 from provision import compose_override, environment, host
 from provision import doctor as doctor_mod
 from provision import mirrors as mirrors_mod
-from provision.envfile import EnvWriteError, existing_values, render, write_atomic
+from provision.envfile import EnvWriteError, existing_values, parse, render, write_atomic
 from provision.output import Output
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
@@ -120,7 +120,7 @@ def env(output: Annotated[Path, typer.Option("--output", "-o", help="The .env to
         old = None
     except OSError as exc:
         raise EnvWriteError(f"cannot read {output}: {exc.strerror}; nothing was written") from exc
-    existing = environment.environment_values(old)
+    existing = parse(old) if old else {}
     entries, notes = environment.entries(report, model=model, preset=preset, port=port, models_dir=models_dir,
                                          registry=registry, existing=existing)
     text = render(entries, old)
@@ -130,7 +130,8 @@ def env(output: Annotated[Path, typer.Option("--output", "-o", help="The .env to
         notes.append(override_note)
     for note in notes:
         out.info(note)
-    values = {e.key: environment.environment_values(text)[e.key] for e in entries}
+    written = parse(text)
+    values = {e.key: written[e.key] for e in entries}
     out.result({"path": str(output), "changed": changed, "values": values},
                lambda console: console.print(f"{'wrote' if changed else 'unchanged'} {output}: " +
                                              ", ".join(f"{k}={v}" for k, v in values.items()

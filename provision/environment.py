@@ -75,8 +75,3 @@ def entries(report: HardwareReport, *, model: str | None, preset: str | None, po
     ]
     return out, notes
 
-
-def environment_values(text: str | None) -> dict[str, str]:
-    from provision.envfile import parse
-
-    return parse(text) if text else {}

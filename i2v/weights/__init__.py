@@ -13,14 +13,14 @@ component), `i2v-manifest.json` beside it, `.i2v-verified.json` remembering good
 from __future__ import annotations
 
 from i2v.weights.errors import (
-                                FetchFailedError,
-                                GatedRepoError,
-                                NotAPipelineError,
-                                OfflineError,
-                                PickleOnlyError,
-                                WeightsCorruptError,
-                                WeightsError,
-                                WeightsIncompleteError,
+    FetchFailedError,
+    GatedRepoError,
+    NotAPipelineError,
+    OfflineError,
+    PickleOnlyError,
+    WeightsCorruptError,
+    WeightsError,
+    WeightsIncompleteError,
 )
 from i2v.weights.fetch import FetchResult, build_tiny_with_manifest, check_for_load, fetch, offline_env
 from i2v.weights.manifest import MANIFEST_NAME, FileEntry, Manifest, read_manifest, verify
