@@ -7,7 +7,6 @@ traceback).
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import time
@@ -19,6 +18,7 @@ import typer
 from i2v import catalogue
 from i2v.planner import PlanRefusedError
 from i2v.request import InvalidRequestError, resolve
+from provision.output import handle_errors
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
                   help="Image-to-video on CUDA, Ascend NPU or CPU, choosing how to use memory.")
@@ -34,22 +34,7 @@ def _error_table() -> dict[type[BaseException], int]:
             MissingModeWeightsError: 3, PlanRefusedError: 4, DeviceOutOfMemoryError: 5}
 
 
-def _handled(func):
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        try:
-            return func(*args, **kwargs)
-        except Exception as exc:
-            table = _error_table()
-            code = next((c for t, c in table.items() if isinstance(exc, t)), None)
-            code = getattr(exc, "exit_code", code) if code is not None else None   # WeightsError: its own
-            if code is None or os.environ.get("I2V_DEBUG") == "1":
-                raise
-            from provision.output import Output
-
-            Output().error(f"{exc}\n(set I2V_DEBUG=1 for the traceback)")
-            raise typer.Exit(code) from None
-    return wrapper
+_handled = handle_errors(_error_table)
 
 
 Json = Annotated[bool, typer.Option("--json", help="One JSON document on stdout; logs on stderr.")]

@@ -6,8 +6,6 @@ Exceptions map to a message and an exit code in `ERRORS`; set I2V_DEBUG=1 for th
 
 from __future__ import annotations
 
-import functools
-import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -21,7 +19,7 @@ from provision import compose_override, environment, host
 from provision import doctor as doctor_mod
 from provision import mirrors as mirrors_mod
 from provision.envfile import EnvWriteError, existing_values, parse, render, write_atomic
-from provision.output import Output
+from provision.output import Output, handle_errors
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
                   help="Probe a GPU / Atlas host and write the settings for i2v-deploy.")
@@ -38,18 +36,7 @@ ModelsDir = Annotated[Path | None, typer.Option("--models-dir", help="Where mode
 ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="Catalogue id (`i2v models`).")]
 
 
-def _handled(func):
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        try:
-            return func(*args, **kwargs)
-        except tuple(ERRORS) as exc:
-            if os.environ.get("I2V_DEBUG") == "1":
-                raise
-            Output().error(f"{exc}\n(set I2V_DEBUG=1 for the traceback)")
-            code = next(c for t, c in ERRORS.items() if isinstance(exc, t))
-            raise typer.Exit(code) from None
-    return wrapper
+_handled = handle_errors(lambda: ERRORS)
 
 
 def _probe(models_dir: Path | None, with_docker: bool = True) -> hardware.HardwareReport:

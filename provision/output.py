@@ -32,3 +32,27 @@ class Output:
 
     def error(self, message: str) -> None:
         self.err.print(f"[red]error:[/red] {message}")
+
+
+def handle_errors(table: Callable[[], dict[type[BaseException], int]]):
+    """Decorator for CLI commands: an exception listed in `table()` (called lazily, so heavy
+    imports wait for an error) becomes one error line on stderr and its exit code; an exception
+    with an `exit_code` attribute uses that code. Anything else, or I2V_DEBUG=1, keeps the traceback."""
+    import functools
+    import os
+
+    import typer
+
+    def decorate(func):
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            try:
+                return func(*args, **kwargs)
+            except Exception as exc:
+                code = next((c for t, c in table().items() if isinstance(exc, t)), None)
+                if code is None or os.environ.get("I2V_DEBUG") == "1":
+                    raise
+                Output().error(f"{exc}\n(set I2V_DEBUG=1 for the traceback)")
+                raise typer.Exit(getattr(exc, "exit_code", code)) from None
+        return wrapper
+    return decorate
