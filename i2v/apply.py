@@ -15,7 +15,9 @@ log = logging.getLogger("i2v.apply")
 
 
 def _denoisers(pipe: Any) -> list[Any]:
-    return [m for m in (getattr(pipe, n, None) for n in ("transformer", "transformer_2", "unet")) if m is not None]
+    return [
+        m for m in (getattr(pipe, n, None) for n in ("transformer", "transformer_2", "unet")) if m is not None
+    ]
 
 
 def apply_memory_strategy(pipe: Any, plan: Plan, device: Any) -> None:
@@ -28,9 +30,13 @@ def apply_memory_strategy(pipe: Any, plan: Plan, device: Any) -> None:
         import torch
 
         # diffusers' `use_stream` is CUDA-only: prefetching the next block on a side stream.
-        pipe.enable_group_offload(onload_device=target, offload_device=torch.device("cpu"),
-                                  offload_type="block_level", num_blocks_per_group=1,
-                                  use_stream=bool(device.supports_streams))
+        pipe.enable_group_offload(
+            onload_device=target,
+            offload_device=torch.device("cpu"),
+            offload_type="block_level",
+            num_blocks_per_group=1,
+            use_stream=bool(device.supports_streams),
+        )
     elif plan.strategy == "sequential-offload":
         pipe.enable_sequential_cpu_offload(device=target)
     else:  # pragma: no cover - the planner only emits the four above
@@ -52,7 +58,7 @@ def apply_forward_chunking(pipe: Any, plan: Plan) -> None:
 
 
 def cache_config(spec: str) -> Any:
-    """"first-block-cache:0.05" -> diffusers' FirstBlockCacheConfig(threshold=0.05)."""
+    """ "first-block-cache:0.05" -> diffusers' FirstBlockCacheConfig(threshold=0.05)."""
     from diffusers.hooks import FirstBlockCacheConfig
 
     name, _, value = spec.partition(":")

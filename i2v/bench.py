@@ -32,7 +32,7 @@ MIB = 1024 * 1024
 
 @dataclass
 class Measurement:
-    variant: str                 # "plain diffusers" | "i2v plan"
+    variant: str  # "plain diffusers" | "i2v plan"
     build_s: float
     total_s: float
     seconds_per_step: float | None
@@ -80,15 +80,16 @@ def _build(spec: ModelSpec, dtype: Any, device: Any, arch_only: bool, models_dir
     return prepare_pipeline(spec.family, pipe)
 
 
-def _run(spec: ModelSpec, pipe: Any, request: GenerationRequest, image: Any, device: Any,
-         decode_chunk: int | None) -> tuple[Any, float, float | None, int | None]:
+def _run(
+    spec: ModelSpec, pipe: Any, request: GenerationRequest, image: Any, device: Any, decode_chunk: int | None
+) -> tuple[Any, float, float | None, int | None]:
     import torch
 
     tracker = StepTracker(request.steps, None, lambda: None, log_every=10**9)
     generator = torch.Generator(device="cpu").manual_seed(request.seed)
     torch.manual_seed(request.seed)
     kwargs = call_kwargs(spec, request, image, generator=generator, decode_chunk=decode_chunk or 1)
-    if decode_chunk is None:         # plain diffusers: the pipeline's own default
+    if decode_chunk is None:  # plain diffusers: the pipeline's own default
         kwargs.pop("decode_chunk_size", None)
     restore = None
     if supports_step_callback(pipe):
@@ -116,8 +117,15 @@ def _free(device: Any) -> None:
     device.empty_cache()
 
 
-def compare(spec: ModelSpec, request: GenerationRequest, device: Any, *, arch_only: bool,
-            models_dir: Path | None = None, headroom: float = 0.9) -> Comparison:
+def compare(
+    spec: ModelSpec,
+    request: GenerationRequest,
+    device: Any,
+    *,
+    arch_only: bool,
+    models_dir: Path | None = None,
+    headroom: float = 0.9,
+) -> Comparison:
     import numpy as np
 
     from i2v.cli import demo_image
@@ -147,12 +155,16 @@ def compare(spec: ModelSpec, request: GenerationRequest, device: Any, *, arch_on
 
     diff = np.abs(plain_frames.astype("float64") - ours_frames.astype("float64"))
     return Comparison(
-        model=spec.id, request=request.to_dict(),
-        plain=Measurement("plain diffusers", build_plain, plain_s, plain_step, plain_peak, f"{p.dtype}, all on device"),
+        model=spec.id,
+        request=request.to_dict(),
+        plain=Measurement(
+            "plain diffusers", build_plain, plain_s, plain_step, plain_peak, f"{p.dtype}, all on device"
+        ),
         runtime=Measurement("i2v plan", build_ours, ours_s, ours_step, ours_peak, p.summary()),
         speedup=plain_s / ours_s if ours_s else 0.0,
         memory_ratio=(ours_peak / plain_peak) if plain_peak and ours_peak else None,
-        max_abs_diff=float(diff.max()), mean_abs_diff=float(diff.mean()),
+        max_abs_diff=float(diff.max()),
+        mean_abs_diff=float(diff.mean()),
         lossy=spec.preset(request.preset).lossy,
     )
 
@@ -163,9 +175,14 @@ def environment(device: Any) -> dict[str, Any]:
 
     from i2v.engine import device_name
 
-    return {"device": device_name(device), "kind": device.kind, "torch": torch.__version__,
-            "diffusers": diffusers.__version__, "python": platform.python_version(),
-            "command": " ".join(["i2v", *sys.argv[1:]]) if sys.argv else "i2v bench"}
+    return {
+        "device": device_name(device),
+        "kind": device.kind,
+        "torch": torch.__version__,
+        "diffusers": diffusers.__version__,
+        "python": platform.python_version(),
+        "command": " ".join(["i2v", *sys.argv[1:]]) if sys.argv else "i2v bench",
+    }
 
 
 def append_results(results_dir: Path, env: dict[str, Any], comparisons: list[Comparison]) -> Path:
@@ -177,8 +194,16 @@ def append_results(results_dir: Path, env: dict[str, Any], comparisons: list[Com
     return path
 
 
-def run(models: list[str], preset: str, *, arch_only: bool, device: Any, results_dir: Path,
-        models_dir: Path | None = None, **fields: Any) -> tuple[dict[str, Any], list[Comparison], Path]:
+def run(
+    models: list[str],
+    preset: str,
+    *,
+    arch_only: bool,
+    device: Any,
+    results_dir: Path,
+    models_dir: Path | None = None,
+    **fields: Any,
+) -> tuple[dict[str, Any], list[Comparison], Path]:
     comparisons = []
     for model_id in models:
         spec = catalogue.get(model_id)

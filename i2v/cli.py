@@ -20,8 +20,12 @@ from i2v.planner import PlanRefusedError
 from i2v.request import InvalidRequestError, resolve
 from provision.output import handle_errors
 
-app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
-                  help="Image-to-video on CUDA, Ascend NPU or CPU, choosing how to use memory.")
+app = typer.Typer(
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    help="Image-to-video on CUDA, Ascend NPU or CPU, choosing how to use memory.",
+)
 
 
 def _error_table() -> dict[type[BaseException], int]:
@@ -30,8 +34,16 @@ def _error_table() -> dict[type[BaseException], int]:
     from i2v.ltx2_modes import MissingModeWeightsError
     from i2v.weights import WeightsError
 
-    return {WeightsError: 9, catalogue.UnknownModelError: 2, InvalidRequestError: 2, ImageError: 2, WeightsMissingError: 3,
-            MissingModeWeightsError: 3, PlanRefusedError: 4, DeviceOutOfMemoryError: 5}
+    return {
+        WeightsError: 9,
+        catalogue.UnknownModelError: 2,
+        InvalidRequestError: 2,
+        ImageError: 2,
+        WeightsMissingError: 3,
+        MissingModeWeightsError: 3,
+        PlanRefusedError: 4,
+        DeviceOutOfMemoryError: 5,
+    }
 
 
 _handled = handle_errors(_error_table)
@@ -45,18 +57,23 @@ Width = Annotated[int | None, typer.Option(help="Pixels; the model's rule applie
 Frames = Annotated[int | None, typer.Option(help="Frame count; LTX 8k+1, Wan 4k+1.")]
 Steps = Annotated[int | None, typer.Option(help="Denoising steps.")]
 Guidance = Annotated[float | None, typer.Option(help="Classifier-free guidance scale.")]
-Fps = Annotated[int | None, typer.Option(help="Frames per second of the mp4 (and the model's fps conditioning).")]
+Fps = Annotated[
+    int | None, typer.Option(help="Frames per second of the mp4 (and the model's fps conditioning).")
+]
 Seed = Annotated[int | None, typer.Option(help="Random seed: same seed, same device, same frames.")]
 
 
 def _setup_logging() -> None:
-    logging.basicConfig(level=os.environ.get("I2V_LOG_LEVEL", "WARNING"), format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("I2V_LOG_LEVEL", "WARNING"), format="%(levelname)s %(name)s: %(message)s"
+    )
     for noisy in ("diffusers", "transformers"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
 
 
-def run_generation(model: str, image_path: Path | None, prompt: str, out: Path, preset: str, json: bool,
-                   **fields) -> None:
+def run_generation(
+    model: str, image_path: Path | None, prompt: str, out: Path, preset: str, json: bool, **fields
+) -> None:
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from i2v.engine import Engine
@@ -70,12 +87,19 @@ def run_generation(model: str, image_path: Path | None, prompt: str, out: Path, 
     request = resolve(spec, preset, prompt=prompt, **fields)
     if image_path:
         image = load_image(image_path)
-    else:   # ic-lora is video-to-video: without --image no first frame is pinned
+    else:  # ic-lora is video-to-video: without --image no first frame is pinned
         image = None if request.mode == "ic-lora" else demo_image(request.width, request.height)
     engine = Engine()
     started = time.perf_counter()
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                   TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=sink.err, disable=json)
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TextColumn("{task.fields[rate]}"),
+        TimeRemainingColumn(),
+        console=sink.err,
+        disable=json,
+    )
     with bar:
         task = bar.add_task(f"{spec.id}: loading", total=request.steps, rate="")
 
@@ -85,17 +109,37 @@ def run_generation(model: str, image_path: Path | None, prompt: str, out: Path, 
 
         result = engine.generate(request, image, on_progress)
         bar.update(task, description=f"{spec.id}: writing mp4")
-        info = write_mp4(result.output.frames, out, fps=request.fps, audio=result.output.audio,
-                         audio_sample_rate=result.output.audio_sample_rate)
+        info = write_mp4(
+            result.output.frames,
+            out,
+            fps=request.fps,
+            audio=result.output.audio,
+            audio_sample_rate=result.output.audio_sample_rate,
+        )
     total = time.perf_counter() - started
-    data = {"path": str(out), "frames": info.frames, "width": info.width, "height": info.height, "fps": request.fps,
-            "has_audio": info.has_audio, "bytes": info.bytes, "seconds": round(total, 2),
-            "load_s": round(result.load_s, 2), "run_s": round(result.run_s, 2),
-            "seconds_per_step": result.seconds_per_step and round(result.seconds_per_step, 3),
-            "peak_mib": result.peak_mib, "plan": result.plan.to_dict(), "request": request.to_dict()}
-    sink.result(data, lambda c: c.print(
-        f"wrote {out}: {info.frames} frames {info.width}x{info.height} @ {request.fps} fps"
-        f"{' with audio' if info.has_audio else ''} in {total:.1f} s\nplan: {result.plan.summary()}"))
+    data = {
+        "path": str(out),
+        "frames": info.frames,
+        "width": info.width,
+        "height": info.height,
+        "fps": request.fps,
+        "has_audio": info.has_audio,
+        "bytes": info.bytes,
+        "seconds": round(total, 2),
+        "load_s": round(result.load_s, 2),
+        "run_s": round(result.run_s, 2),
+        "seconds_per_step": result.seconds_per_step and round(result.seconds_per_step, 3),
+        "peak_mib": result.peak_mib,
+        "plan": result.plan.to_dict(),
+        "request": request.to_dict(),
+    }
+    sink.result(
+        data,
+        lambda c: c.print(
+            f"wrote {out}: {info.frames} frames {info.width}x{info.height} @ {request.fps} fps"
+            f"{' with audio' if info.has_audio else ''} in {total:.1f} s\nplan: {result.plan.summary()}"
+        ),
+    )
 
 
 def demo_image(width: int, height: int):
@@ -117,41 +161,90 @@ def demo_image(width: int, height: int):
 @_handled
 def generate(
     model: Model = catalogue.DEFAULT_MODEL,
-    image: Annotated[Path | None, typer.Option(help="PNG, JPEG or WebP; default: a built-in test image.")] = None,
+    image: Annotated[
+        Path | None, typer.Option(help="PNG, JPEG or WebP; default: a built-in test image.")
+    ] = None,
     prompt: Annotated[str, typer.Option(help="What should happen in the video.")] = "",
     out: Annotated[Path, typer.Option(help="The mp4 to write.")] = Path("out.mp4"),
-    preset: Preset = "standard", height: Height = None, width: Width = None, frames: Frames = None,
-    steps: Steps = None, guidance: Guidance = None, fps: Fps = None, seed: Seed = None, json: Json = False,
-    mode: Annotated[str | None, typer.Option(
-        help="LTX-2 only: one-stage (default) | two-stage | distilled | keyframes | ic-lora "
-             "(two-stage-hq, audio-to-video, retake: not supported yet).")] = None,
-    lora: Annotated[list[str] | None, typer.Option(
-        "--lora", help="PATH[:SCALE] of a .safetensors LoRA (repeatable; LTX-Video, LTX-2, Wan). Mode ic-lora: "
-                       "the IC-LoRA.")] = None,
-    last_image: Annotated[Path | None, typer.Option(help="Mode keyframes: the last frame (--image is the first).")] = None,
+    preset: Preset = "standard",
+    height: Height = None,
+    width: Width = None,
+    frames: Frames = None,
+    steps: Steps = None,
+    guidance: Guidance = None,
+    fps: Fps = None,
+    seed: Seed = None,
+    json: Json = False,
+    mode: Annotated[
+        str | None,
+        typer.Option(
+            help="LTX-2 only: one-stage (default) | two-stage | distilled | keyframes | ic-lora "
+            "(two-stage-hq, audio-to-video, retake: not supported yet)."
+        ),
+    ] = None,
+    lora: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--lora",
+            help="PATH[:SCALE] of a .safetensors LoRA (repeatable; LTX-Video, LTX-2, Wan). Mode ic-lora: "
+            "the IC-LoRA.",
+        ),
+    ] = None,
+    last_image: Annotated[
+        Path | None, typer.Option(help="Mode keyframes: the last frame (--image is the first).")
+    ] = None,
     reference_video: Annotated[Path | None, typer.Option(help="Mode ic-lora: the reference mp4.")] = None,
-    audio: Annotated[Path | None, typer.Option(help="Mode audio-to-video: input audio (not supported yet).")] = None,
+    audio: Annotated[
+        Path | None, typer.Option(help="Mode audio-to-video: input audio (not supported yet).")
+    ] = None,
 ) -> None:
     """Turn an image + prompt into an mp4."""
-    run_generation(model, image, prompt, out, preset, json, height=height, width=width, frames=frames,
-                   steps=steps, guidance=guidance, fps=fps, seed=seed, mode=mode, loras=lora or None,
-                   last_image=last_image, reference_video=reference_video, audio=audio)
+    run_generation(
+        model,
+        image,
+        prompt,
+        out,
+        preset,
+        json,
+        height=height,
+        width=width,
+        frames=frames,
+        steps=steps,
+        guidance=guidance,
+        fps=fps,
+        seed=seed,
+        mode=mode,
+        loras=lora or None,
+        last_image=last_image,
+        reference_video=reference_video,
+        audio=audio,
+    )
 
 
 @app.command()
 @_handled
-def demo(out: Annotated[Path, typer.Option(help="The mp4 to write.")] = Path("outputs/demo.mp4"),
-         json: Json = False) -> None:
+def demo(
+    out: Annotated[Path, typer.Option(help="The mp4 to write.")] = Path("outputs/demo.mp4"),
+    json: Json = False,
+) -> None:
     """The embedded default on this machine: a tiny local model, a built-in image, an mp4."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    run_generation(catalogue.DEFAULT_MODEL, None, "a yellow ball rolls across a colourful field", out,
-                   "standard", json)
+    run_generation(
+        catalogue.DEFAULT_MODEL, None, "a yellow ball rolls across a colourful field", out, "standard", json
+    )
 
 
 @app.command("plan")
 @_handled
-def plan_cmd(model: Model = catalogue.DEFAULT_MODEL, preset: Preset = "standard", height: Height = None,
-             width: Width = None, frames: Frames = None, steps: Steps = None, json: Json = False) -> None:
+def plan_cmd(
+    model: Model = catalogue.DEFAULT_MODEL,
+    preset: Preset = "standard",
+    height: Height = None,
+    width: Width = None,
+    frames: Frames = None,
+    steps: Steps = None,
+    json: Json = False,
+) -> None:
     """How a request would run on this device (live free memory), or what would fit."""
     from i2v.engine import Engine
     from provision.output import Output
@@ -180,8 +273,17 @@ def models(json: Json = False) -> None:
             fits, how = True, p.summary()
         except PlanRefusedError as exc:
             fits, how = False, str(exc)
-        rows.append({"id": spec.id, "family": spec.family, "title": spec.title, "weights_present": present,
-                     "built_on_first_use": spec.tiny, "fits": fits, "plan": how})
+        rows.append(
+            {
+                "id": spec.id,
+                "family": spec.family,
+                "title": spec.title,
+                "weights_present": present,
+                "built_on_first_use": spec.tiny,
+                "fits": fits,
+                "plan": how,
+            }
+        )
 
     def human(console) -> None:
         table = Table("id", "family", "weights", "fits", "plan")
@@ -200,11 +302,20 @@ if __name__ == "__main__":  # pragma: no cover
 @app.command()
 @_handled
 def bench(
-    model: Annotated[str, typer.Option("--model", "-m", help="A catalogue id, or 'all' (real models).")] = "all",
-    preset: Preset = "standard", height: Height = None, width: Width = None, frames: Frames = None,
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="A catalogue id, or 'all' (real models).")
+    ] = "all",
+    preset: Preset = "standard",
+    height: Height = None,
+    width: Width = None,
+    frames: Frames = None,
     steps: Steps = None,
-    arch_only: Annotated[bool, typer.Option("--arch-only", help="Full-size architecture, random weights, no download.")] = False,
-    results_dir: Annotated[Path, typer.Option(help="Where the JSON lines are appended.")] = Path("bench/results"),
+    arch_only: Annotated[
+        bool, typer.Option("--arch-only", help="Full-size architecture, random weights, no download.")
+    ] = False,
+    results_dir: Annotated[Path, typer.Option(help="Where the JSON lines are appended.")] = Path(
+        "bench/results"
+    ),
     json: Json = False,
 ) -> None:
     """Plain diffusers vs this runtime's plan: seconds, s/step, peak memory, ratios, frame difference."""
@@ -218,37 +329,74 @@ def bench(
     models = [s.id for s in catalogue.all_specs(include_tiny=False)] if model == "all" else [model]
     for m in models:
         catalogue.get(m)
-    env, comparisons, path = bench_mod.run(models, preset, arch_only=arch_only, device=select_device(),
-                                           results_dir=results_dir, height=height, width=width, frames=frames,
-                                           steps=steps)
+    env, comparisons, path = bench_mod.run(
+        models,
+        preset,
+        arch_only=arch_only,
+        device=select_device(),
+        results_dir=results_dir,
+        height=height,
+        width=width,
+        frames=frames,
+        steps=steps,
+    )
 
     def human(console) -> None:
-        table = Table("model", "plain s", "plan s", "speedup", "plain s/step", "plan s/step", "plain GiB",
-                      "plan GiB", "max diff", title=f"{env['device']} · torch {env['torch']} · diffusers {env['diffusers']}")
+        table = Table(
+            "model",
+            "plain s",
+            "plan s",
+            "speedup",
+            "plain s/step",
+            "plan s/step",
+            "plain GiB",
+            "plan GiB",
+            "max diff",
+            title=f"{env['device']} · torch {env['torch']} · diffusers {env['diffusers']}",
+        )
         gib = lambda v: f"{v / 1024:.2f}" if v is not None else "-"  # noqa: E731
         step = lambda v: f"{v:.3f}" if v is not None else "-"  # noqa: E731
         for c in comparisons:
-            table.add_row(c.model, f"{c.plain.total_s:.2f}", f"{c.runtime.total_s:.2f}", f"{c.speedup:.2f}x",
-                          step(c.plain.seconds_per_step), step(c.runtime.seconds_per_step), gib(c.plain.peak_mib),
-                          gib(c.runtime.peak_mib), f"{c.max_abs_diff:.2e}" + (" (lossy)" if c.lossy else ""))
+            table.add_row(
+                c.model,
+                f"{c.plain.total_s:.2f}",
+                f"{c.runtime.total_s:.2f}",
+                f"{c.speedup:.2f}x",
+                step(c.plain.seconds_per_step),
+                step(c.runtime.seconds_per_step),
+                gib(c.plain.peak_mib),
+                gib(c.runtime.peak_mib),
+                f"{c.max_abs_diff:.2e}" + (" (lossy)" if c.lossy else ""),
+            )
         console.print(f"appended to {path}")
         console.print(table)
 
     from dataclasses import asdict
 
-    Output(json).result({"environment": env, "results": [asdict(c) for c in comparisons], "path": str(path)}, human)
+    Output(json).result(
+        {"environment": env, "results": [asdict(c) for c in comparisons], "path": str(path)}, human
+    )
 
 
 @app.command("fetch")
 def fetch_cmd(
     model: Annotated[str, typer.Argument(help="Catalogue id (`i2v models`).")],
-    source: Annotated[str, typer.Option(help="auto (ModelScope, then HF_ENDPOINT, then Hugging Face) | "
-                                             "modelscope | huggingface")] = "auto",
-    revision: Annotated[str | None, typer.Option(help="Branch, tag or commit; default the hub's main/master.")] = None,
-    dir_: Annotated[Path | None, typer.Option("--dir", help="Models folder; the model goes in DIR/MODEL "
-                                                            "(default I2V_MODELS_DIR).")] = None,
-    verify: Annotated[bool, typer.Option("--verify", help="No download: re-hash the local copy against its "
-                                                          "manifest.")] = False,
+    source: Annotated[
+        str,
+        typer.Option(
+            help="auto (ModelScope, then HF_ENDPOINT, then Hugging Face) | modelscope | huggingface"
+        ),
+    ] = "auto",
+    revision: Annotated[
+        str | None, typer.Option(help="Branch, tag or commit; default the hub's main/master.")
+    ] = None,
+    dir_: Annotated[
+        Path | None,
+        typer.Option("--dir", help="Models folder; the model goes in DIR/MODEL (default I2V_MODELS_DIR)."),
+    ] = None,
+    verify: Annotated[
+        bool, typer.Option("--verify", help="No download: re-hash the local copy against its manifest.")
+    ] = False,
     repo: Annotated[str | None, typer.Option(help="Hub repo id to use instead of the catalogue's.")] = None,
     json: Json = False,
 ) -> None:
@@ -259,8 +407,10 @@ def fetch_cmd(
 
 
 @app.command()
-def serve(host: Annotated[str | None, typer.Option(help="Bind address (I2V_HOST).")] = None,
-          port: Annotated[int | None, typer.Option(help="Port (I2V_PORT).")] = None) -> None:
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (I2V_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (I2V_PORT).")] = None,
+) -> None:
     """The video service: HTTP API, web page at /, and one supervised worker per device."""
     from i2v.jobs import load_service_settings
     from i2v.server.run import serve as run_server
@@ -270,8 +420,12 @@ def serve(host: Annotated[str | None, typer.Option(help="Bind address (I2V_HOST)
 
 
 @app.command()
-def worker(worker_id: Annotated[str | None, typer.Option(help="Name in the job store; default host-slot-random.")] = None,
-           slot: Annotated[str | None, typer.Option(help="Device label, e.g. cuda:0 (set by `i2v serve`).")] = None) -> None:
+def worker(
+    worker_id: Annotated[
+        str | None, typer.Option(help="Name in the job store; default host-slot-random.")
+    ] = None,
+    slot: Annotated[str | None, typer.Option(help="Device label, e.g. cuda:0 (set by `i2v serve`).")] = None,
+) -> None:
     """One worker: claims jobs from the store (I2V_DATABASE_URL) and runs them on this process's device."""
     from i2v.worker import main
 

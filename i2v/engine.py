@@ -34,8 +34,10 @@ MIB = 1024 * 1024
 class WeightsMissingError(FileNotFoundError):
     def __init__(self, spec: ModelSpec, folder: Path):
         self.model = spec.id
-        super().__init__(f"weights for {spec.id} are not in {folder} (no model_index.json); "
-                         f"run: i2v fetch {spec.id} --dir {folder.parent}")
+        super().__init__(
+            f"weights for {spec.id} are not in {folder} (no model_index.json); "
+            f"run: i2v fetch {spec.id} --dir {folder.parent}"
+        )
 
 
 class DeviceOutOfMemoryError(RuntimeError):
@@ -43,9 +45,11 @@ class DeviceOutOfMemoryError(RuntimeError):
 
     def __init__(self, plan: Plan, detail: str):
         self.plan = plan
-        super().__init__(f"out of device memory while running {plan.model} ({plan.strategy}, predicted "
-                         f"{plan.predicted_peak_mib} MiB): {detail.splitlines()[0][:300]}; memory was freed, "
-                         "retry with fewer frames, a smaller size or --preset fast")
+        super().__init__(
+            f"out of device memory while running {plan.model} ({plan.strategy}, predicted "
+            f"{plan.predicted_peak_mib} MiB): {detail.splitlines()[0][:300]}; memory was freed, "
+            "retry with fewer frames, a smaller size or --preset fast"
+        )
 
 
 @dataclass
@@ -115,7 +119,9 @@ class Engine:
         from i2v.devices import select_device
 
         self.settings = settings or load_settings()
-        self.device = device or select_device(None if self.settings.device == "auto" else self.settings.device)
+        self.device = device or select_device(
+            None if self.settings.device == "auto" else self.settings.device
+        )
         self._key: tuple | None = None
         self._pipe: Any = None
         self._plan: Plan | None = None
@@ -127,29 +133,51 @@ class Engine:
         free, total = self.device.mem_get_info()
         free_mib = free // MIB
         if self._plan is not None and self._plan.model == spec.id:
-            free_mib += self._plan.weights_mib   # our own warm weights are not "used" for this model
+            free_mib += self._plan.weights_mib  # our own warm weights are not "used" for this model
         cc = None
         if self.device.kind == "cuda":
             import torch
 
             cc = "{}.{}".format(*torch.cuda.get_device_capability(self.device.torch_device()))
-        return DeviceBudget(kind=self.device.kind, name=device_name(self.device), total_mib=total // MIB,
-                            free_mib=int(free_mib), host_ram_mib=host_ram_mib() or total // MIB,
-                            compute_capability=cc)
+        return DeviceBudget(
+            kind=self.device.kind,
+            name=device_name(self.device),
+            total_mib=total // MIB,
+            free_mib=int(free_mib),
+            host_ram_mib=host_ram_mib() or total // MIB,
+            compute_capability=cc,
+        )
 
     def plan(self, request: GenerationRequest) -> Plan:
         spec = catalogue.get(request.model)
-        return plan(spec, request, self.budget(spec), dtype=self.settings.dtype, strategy=self.settings.strategy,
-                    headroom=self.settings.memory_headroom, allow_compile=self.settings.compile == "auto")
+        return plan(
+            spec,
+            request,
+            self.budget(spec),
+            dtype=self.settings.dtype,
+            strategy=self.settings.strategy,
+            headroom=self.settings.memory_headroom,
+            allow_compile=self.settings.compile == "auto",
+        )
 
     # --- loading -----------------------------------------------------------------------------------
 
-    def pipeline(self, spec: ModelSpec, p: Plan, transformer: str | None = None,
-                 folder: Path | None = None) -> Any:
+    def pipeline(
+        self, spec: ModelSpec, p: Plan, transformer: str | None = None, folder: Path | None = None
+    ) -> Any:
         """The warm pipeline for (spec, plan); ``transformer`` names another sub-folder for the denoiser
         (an LTX-2 mode's distilled weights), loaded instead of ``transformer/``. ``folder``: the model
         folder `ensure_weights` already checked (checked here when not given)."""
-        key = (spec.id, p.dtype, p.strategy, p.vae_tiling, p.forward_chunking, p.cache, p.compile, transformer)
+        key = (
+            spec.id,
+            p.dtype,
+            p.strategy,
+            p.vae_tiling,
+            p.forward_chunking,
+            p.cache,
+            p.compile,
+            transformer,
+        )
         if key == self._key:
             return self._pipe
         folder = folder or ensure_weights(spec, self.settings)
@@ -164,10 +192,12 @@ class Engine:
         parts = {}
         if transformer:
             denoiser = resolve(spec.architecture.component("transformer").cls)
-            parts["transformer"] = denoiser.from_pretrained(folder, subfolder=transformer,
-                                                            dtype=to_torch_dtype(p.dtype), use_safetensors=True,
-                                                            **variant)
-        pipe = cls.from_pretrained(folder, dtype=to_torch_dtype(p.dtype), use_safetensors=True, **variant, **parts)
+            parts["transformer"] = denoiser.from_pretrained(
+                folder, subfolder=transformer, dtype=to_torch_dtype(p.dtype), use_safetensors=True, **variant
+            )
+        pipe = cls.from_pretrained(
+            folder, dtype=to_torch_dtype(p.dtype), use_safetensors=True, **variant, **parts
+        )
         prepare_pipeline(spec.family, pipe)
         apply(pipe, p, self.device, spec.family)
         pipe.set_progress_bar_config(disable=True)
@@ -192,12 +222,18 @@ class Engine:
         warm = self._plan is not None and self._plan.model == spec.id
         folder = None if warm else ensure_weights(spec, self.settings)
         # An LTX-2 mode's own files (upsampler, distilled weights): checked before anything loads.
-        files = ltx2_modes.mode_files(spec, request, folder or model_dir(spec, self.settings)) if spec.modes else None
-        p = self.plan(request)               # does not fit: refuse before anything starts
+        files = (
+            ltx2_modes.mode_files(spec, request, folder or model_dir(spec, self.settings))
+            if spec.modes
+            else None
+        )
+        p = self.plan(request)  # does not fit: refuse before anything starts
         steps = ltx2_modes.total_steps(spec, request)
         if progress:
             progress(Progress("loading", 0, steps, None, None))
-        pipe = self.pipeline(spec, p, transformer=files.transformer_subfolder if files else None, folder=folder)
+        pipe = self.pipeline(
+            spec, p, transformer=files.transformer_subfolder if files else None, folder=folder
+        )
         import torch
 
         tracker = StepTracker(steps, progress, self._memory_mib, self.settings.log_every_steps)
@@ -220,7 +256,7 @@ class Engine:
                 if files is not None:
                     result, notes = ltx2_modes.run(pipe, spec, request, kwargs, files)
                 else:
-                    activate_loras(pipe, request.loras)   # also unloads the previous request's LoRAs
+                    activate_loras(pipe, request.loras)  # also unloads the previous request's LoRAs
                     result = pipe(**kwargs)
         except Exception as exc:  # noqa: BLE001 - re-raised unless it is out-of-memory
             if not self.device.is_oom(exc):
@@ -242,8 +278,9 @@ class Engine:
         per_step = (time.perf_counter() - tracker.started) / max(tracker.step, 1) if tracker.step else None
         if notes:
             p = replace(p, notes=p.notes + tuple(notes))
-        return Result(output=output, plan=p, load_s=self.load_s, run_s=run_s, seconds_per_step=per_step,
-                      peak_mib=peak)
+        return Result(
+            output=output, plan=p, load_s=self.load_s, run_s=run_s, seconds_per_step=per_step, peak_mib=peak
+        )
 
     def _memory_mib(self) -> int | None:
         try:
@@ -258,5 +295,12 @@ class Engine:
         return int(self.device.max_memory_allocated() // MIB)
 
 
-__all__ = ["DeviceOutOfMemoryError", "Engine", "PlanRefusedError", "Result", "WeightsMissingError",
-           "ensure_weights", "model_dir"]
+__all__ = [
+    "DeviceOutOfMemoryError",
+    "Engine",
+    "PlanRefusedError",
+    "Result",
+    "WeightsMissingError",
+    "ensure_weights",
+    "model_dir",
+]

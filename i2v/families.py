@@ -15,8 +15,8 @@ from i2v.request import GenerationRequest
 
 @dataclass
 class Output:
-    frames: Any                       # numpy (F, H, W, 3) float in [0, 1]
-    audio: Any = None                 # numpy (channels, samples) float in [-1, 1] or None
+    frames: Any  # numpy (F, H, W, 3) float in [0, 1]
+    audio: Any = None  # numpy (channels, samples) float in [-1, 1] or None
     audio_sample_rate: int | None = None
 
 
@@ -32,27 +32,55 @@ def prepare_pipeline(family: str, pipe: Any) -> Any:
     return pipe
 
 
-def call_kwargs(spec: ModelSpec, request: GenerationRequest, image: Any, *, generator: Any,
-                decode_chunk: int) -> dict[str, Any]:
-    common = dict(image=image, height=request.height, width=request.width, num_frames=request.frames,
-                  num_inference_steps=request.steps, generator=generator, output_type="np")
+def call_kwargs(
+    spec: ModelSpec, request: GenerationRequest, image: Any, *, generator: Any, decode_chunk: int
+) -> dict[str, Any]:
+    common = dict(
+        image=image,
+        height=request.height,
+        width=request.width,
+        num_frames=request.frames,
+        num_inference_steps=request.steps,
+        generator=generator,
+        output_type="np",
+    )
     family = spec.family
     if family == "i2vgen-xl":
-        return common | dict(prompt=request.prompt, negative_prompt=request.negative_prompt or None,
-                             guidance_scale=request.guidance, target_fps=request.fps, decode_chunk_size=decode_chunk)
+        return common | dict(
+            prompt=request.prompt,
+            negative_prompt=request.negative_prompt or None,
+            guidance_scale=request.guidance,
+            target_fps=request.fps,
+            decode_chunk_size=decode_chunk,
+        )
     if family == "svd":
         # SVD conditions on fps-1 (diffusers' docstring: "fps ... after generation, minus one").
-        return common | dict(max_guidance_scale=max(request.guidance, 1.0), min_guidance_scale=1.0,
-                             fps=max(request.fps - 1, 1), decode_chunk_size=decode_chunk)
+        return common | dict(
+            max_guidance_scale=max(request.guidance, 1.0),
+            min_guidance_scale=1.0,
+            fps=max(request.fps - 1, 1),
+            decode_chunk_size=decode_chunk,
+        )
     if family == "ltx-video":
-        return common | dict(prompt=request.prompt, negative_prompt=request.negative_prompt or None,
-                             guidance_scale=request.guidance, frame_rate=request.fps)
+        return common | dict(
+            prompt=request.prompt,
+            negative_prompt=request.negative_prompt or None,
+            guidance_scale=request.guidance,
+            frame_rate=request.fps,
+        )
     if family == "ltx-2":
-        return common | dict(prompt=request.prompt, negative_prompt=request.negative_prompt or None,
-                             guidance_scale=request.guidance, frame_rate=float(request.fps))
+        return common | dict(
+            prompt=request.prompt,
+            negative_prompt=request.negative_prompt or None,
+            guidance_scale=request.guidance,
+            frame_rate=float(request.fps),
+        )
     if family in ("wan2.1", "wan2.2"):
-        return common | dict(prompt=request.prompt, negative_prompt=request.negative_prompt or None,
-                             guidance_scale=request.guidance)
+        return common | dict(
+            prompt=request.prompt,
+            negative_prompt=request.negative_prompt or None,
+            guidance_scale=request.guidance,
+        )
     raise ValueError(f"family {family!r} has no call adapter")
 
 
@@ -69,7 +97,7 @@ def extract(spec: ModelSpec, result: Any, pipe: Any) -> Output:
     if isinstance(frames, (list, tuple)):
         frames = frames[0]
     frames = np.asarray(frames)
-    if frames.ndim == 5:          # (batch, frames, H, W, C)
+    if frames.ndim == 5:  # (batch, frames, H, W, C)
         frames = frames[0]
     audio = getattr(result, "audio", None)
     rate = None

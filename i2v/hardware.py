@@ -125,8 +125,12 @@ def _run(tool: str, *args: str) -> tuple[int, str] | None:
         return None
     try:
         done = subprocess.run(
-            [executable, *args], capture_output=True, text=True, errors="replace",
-            timeout=TOOL_TIMEOUT_S, stdin=subprocess.DEVNULL,
+            [executable, *args],
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=TOOL_TIMEOUT_S,
+            stdin=subprocess.DEVNULL,
         )
     except subprocess.TimeoutExpired:
         return 124, f"{tool} {' '.join(args)} did not answer within {TOOL_TIMEOUT_S:.0f} s"
@@ -149,6 +153,7 @@ def _probe_nvml() -> tuple[list[Accelerator], str | None] | None:
     except Exception:  # NVMLError_LibraryNotFound, DriverNotLoaded...: fall back to nvidia-smi
         return None
     try:
+
         def text(value: Any) -> str:
             return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -161,15 +166,17 @@ def _probe_nvml() -> tuple[list[Accelerator], str | None] | None:
                 compute_capability: str | None = f"{major}.{minor}"
             except pynvml.NVMLError:
                 compute_capability = None
-            devices.append(Accelerator(
-                index=index,
-                name=text(pynvml.nvmlDeviceGetName(handle)),
-                memory_total_mib=int(memory.total) // 2**20,
-                memory_free_mib=int(memory.free) // 2**20,
-                uuid=text(pynvml.nvmlDeviceGetUUID(handle)),
-                compute_capability=compute_capability,
-                bus_id=text(pynvml.nvmlDeviceGetPciInfo(handle).busId),
-            ))
+            devices.append(
+                Accelerator(
+                    index=index,
+                    name=text(pynvml.nvmlDeviceGetName(handle)),
+                    memory_total_mib=int(memory.total) // 2**20,
+                    memory_free_mib=int(memory.free) // 2**20,
+                    uuid=text(pynvml.nvmlDeviceGetUUID(handle)),
+                    compute_capability=compute_capability,
+                    bus_id=text(pynvml.nvmlDeviceGetPciInfo(handle).busId),
+                )
+            )
         return devices, text(pynvml.nvmlSystemGetDriverVersion())
     except Exception:  # an NVML call failed half-way: let nvidia-smi tell the story
         return None
@@ -225,7 +232,8 @@ def _probe_ascend(warnings: list[str]) -> tuple[list[Accelerator], str | None]:
             chips[device.chip] = parse_npu_smi_board(board[1]) if board and board[0] == 0 else None
     devices = [
         dataclasses.replace(device, chip=chip, name=f"Ascend {chip}")
-        if (chip := chips.get(device.chip or "")) else device
+        if (chip := chips.get(device.chip or ""))
+        else device
         for device in devices
     ]
     return devices, header.group(1) if header else None
@@ -258,8 +266,11 @@ def _cann_version(root: Path, arch: str) -> str | None:
     for directory in _cann_dirs(root):
         text = _read(directory / "version.cfg")
         version = parse_cann_version_cfg(text) if text else None
-        for info in (f"{arch}-linux/ascend_toolkit_install.info", "ascend_toolkit_install.info",
-                     "runtime/version.info"):
+        for info in (
+            f"{arch}-linux/ascend_toolkit_install.info",
+            "ascend_toolkit_install.info",
+            "runtime/version.info",
+        ):
             if version:
                 break
             text = _read(directory / info)
@@ -279,8 +290,9 @@ def _natural_key(name: str) -> list[Any]:
 def _device_nodes(root: Path) -> tuple[tuple[str, ...], int | None]:
     dev = _at_root(root, "/dev")
     try:
-        names = sorted((entry.name for entry in dev.iterdir() if _DEVICE_NODE.match(entry.name)),
-                       key=_natural_key)
+        names = sorted(
+            (entry.name for entry in dev.iterdir() if _DEVICE_NODE.match(entry.name)), key=_natural_key
+        )
     except OSError:
         return (), None
     gid = None
@@ -324,7 +336,7 @@ def _docker_socket(root: Path) -> tuple[str | None, str | None]:
     """(base_url, error): where to reach Docker, or why not to try."""
     host = os.environ.get("DOCKER_HOST")
     if host:
-        if host.startswith("unix://") and not Path(host[len("unix://"):]).exists():
+        if host.startswith("unix://") and not Path(host[len("unix://") :]).exists():
             return None, f"DOCKER_HOST={host} but that socket does not exist"
         return host, None
     candidates = [_at_root(root, "/var/run/docker.sock"), _at_root(root, "/run/docker.sock")]
@@ -364,8 +376,13 @@ def _probe_docker(root: Path) -> DockerInfo:
 # probe at a fixture host (tests/hosts.py) gets a fresh report, and the real host's report
 # comes back once the variables are restored.
 _PROBE_ENV = (
-    "PATH", "I2V_HOST_ROOT", "I2V_NO_NVML", "I2V_HOST_ARCH",
-    "ASCEND_TOOLKIT_HOME", "ASCEND_HOME_PATH", "DOCKER_HOST",
+    "PATH",
+    "I2V_HOST_ROOT",
+    "I2V_NO_NVML",
+    "I2V_HOST_ARCH",
+    "ASCEND_TOOLKIT_HOME",
+    "ASCEND_HOME_PATH",
+    "DOCKER_HOST",
 )
 
 

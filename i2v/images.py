@@ -33,11 +33,11 @@ def load_image(source: str | Path | bytes, *, max_bytes: int = MAX_BYTES, max_pi
         if len(data) > max_bytes:
             raise ImageError(f"image is {len(data)} bytes; the limit is {max_bytes}")
     try:
-        with Image.open(io.BytesIO(data)) as probe:      # reads the header only
+        with Image.open(io.BytesIO(data)) as probe:  # reads the header only
             fmt, (width, height) = probe.format, probe.size
     except UnidentifiedImageError:
         raise ImageError(f"{name} is not an image (allowed: {', '.join(FORMATS)})") from None
-    except Image.DecompressionBombError:   # PIL's own header check (> 2x its pixel limit)
+    except Image.DecompressionBombError:  # PIL's own header check (> 2x its pixel limit)
         raise ImageError(f"{name} declares more pixels than the limit of {max_pixels}") from None
     if fmt not in FORMATS:
         raise ImageError(f"{name} is {fmt}; allowed formats are {', '.join(FORMATS)}")

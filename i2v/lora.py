@@ -80,8 +80,12 @@ def check(ref: LoraRef) -> str | None:
     if not Path(ref.path).is_file():
         return "no such file"
     scale = ref.scale
-    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) \
-            or abs(scale) > MAX_ABS_SCALE:
+    if (
+        isinstance(scale, bool)
+        or not isinstance(scale, (int, float))
+        or not math.isfinite(scale)
+        or abs(scale) > MAX_ABS_SCALE
+    ):
         return f"the scale must be a number in -{MAX_ABS_SCALE:g}..{MAX_ABS_SCALE:g}"
     return None
 
@@ -128,7 +132,9 @@ def activate(pipe: Any, loras: Sequence[LoraRef], keep: Iterable[LoraRef] = ()) 
     loras = list(loras)
     if not takes_lora(pipe):
         if loras:
-            raise LoraLoadError(loras[0].path, f"{type(pipe).__name__} takes no LoRAs (it has no load_lora_weights)")
+            raise LoraLoadError(
+                loras[0].path, f"{type(pipe).__name__} takes no LoRAs (it has no load_lora_weights)"
+            )
         return []
     import torch
 
@@ -137,7 +143,9 @@ def activate(pipe: Any, loras: Sequence[LoraRef], keep: Iterable[LoraRef] = ()) 
     with torch.inference_mode(False), warnings.catch_warnings():
         # peft's notes on adding a second adapter / deleting the active one: expected here.
         warnings.filterwarnings("ignore", message=r"Already found a `peft_config`", category=UserWarning)
-        warnings.filterwarnings("ignore", message=r"Adapter .* was active which is now deleted", category=UserWarning)
+        warnings.filterwarnings(
+            "ignore", message=r"Adapter .* was active which is now deleted", category=UserWarning
+        )
         return _activate(pipe, loras, keep)
 
 
@@ -164,8 +172,9 @@ def _activate(pipe: Any, loras: list[LoraRef], keep: Iterable[LoraRef]) -> list[
             except Exception as exc:  # noqa: BLE001 - re-raised with the file named
                 pipe.unload_lora_weights()
                 detail = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-                raise LoraLoadError(ref.path, f"could not be loaded into {type(pipe).__name__}: "
-                                              f"{detail[:400]}") from exc
+                raise LoraLoadError(
+                    ref.path, f"could not be loaded into {type(pipe).__name__}: {detail[:400]}"
+                ) from exc
     if wanted:
         pipe.enable_lora()
         pipe.set_adapters(list(wanted), [float(ref.scale) for ref in wanted.values()])
@@ -174,5 +183,14 @@ def _activate(pipe: Any, loras: list[LoraRef], keep: Iterable[LoraRef]) -> list[
     return list(wanted)
 
 
-__all__ = ["LoraLoadError", "LoraRef", "activate", "adapter_name", "check", "coerce", "loaded_adapters",
-           "parse_lora", "takes_lora"]
+__all__ = [
+    "LoraLoadError",
+    "LoraRef",
+    "activate",
+    "adapter_name",
+    "check",
+    "coerce",
+    "loaded_adapters",
+    "parse_lora",
+    "takes_lora",
+]

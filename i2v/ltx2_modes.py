@@ -64,8 +64,8 @@ class ModeFiles:
 
     folder: Path
     mode: str
-    transformer_subfolder: str | None = None   # load the denoiser from here instead of transformer/
-    distilled_lora: Path | None = None          # present in the folder
+    transformer_subfolder: str | None = None  # load the denoiser from here instead of transformer/
+    distilled_lora: Path | None = None  # present in the folder
     notes: tuple[str, ...] = ()
 
 
@@ -88,26 +88,43 @@ def mode_files(spec: ModelSpec, request: GenerationRequest, folder: Path) -> Mod
     if not (upsampler / "config.json").is_file():
         raise MissingModeWeightsError(
             f"mode {mode!r} needs the x2 latent upsampler, and {upsampler}/ is missing (Lightricks/LTX-2 "
-            f"sub-folder {upsampler.name}: config.json + safetensors)")
+            f"sub-folder {upsampler.name}: config.json + safetensors)"
+        )
     if mode == "distilled":
         distilled = folder / DISTILLED_TRANSFORMER
         if (distilled / "config.json").is_file():
-            return ModeFiles(folder, mode, transformer_subfolder=DISTILLED_TRANSFORMER,
-                             notes=(f"distilled: transformer from {DISTILLED_TRANSFORMER}/",))
+            return ModeFiles(
+                folder,
+                mode,
+                transformer_subfolder=DISTILLED_TRANSFORMER,
+                notes=(f"distilled: transformer from {DISTILLED_TRANSFORMER}/",),
+            )
         if lora is not None:
-            return ModeFiles(folder, mode, distilled_lora=lora, notes=(
-                f"distilled: dev weights + {lora.name} at {DISTILLED_LORA_SCALE:g} in both stages "
-                f"(no {DISTILLED_TRANSFORMER}/ in {folder})",))
+            return ModeFiles(
+                folder,
+                mode,
+                distilled_lora=lora,
+                notes=(
+                    f"distilled: dev weights + {lora.name} at {DISTILLED_LORA_SCALE:g} in both stages "
+                    f"(no {DISTILLED_TRANSFORMER}/ in {folder})",
+                ),
+            )
         raise MissingModeWeightsError(
             f"mode 'distilled' needs distilled weights, and {folder} has neither {DISTILLED_TRANSFORMER}/ (the "
             f"distilled transformer in diffusers format: config.json + safetensors, e.g. the transformer/ of a "
             f"diffusers conversion of ltx-2-19b-distilled) nor {DISTILLED_LORA} (Lightricks/LTX-2; at "
-            f"{DISTILLED_LORA_SCALE:g} it turns the dev weights into the distilled model)")
+            f"{DISTILLED_LORA_SCALE:g} it turns the dev weights into the distilled model)"
+        )
     if lora is None:
-        return ModeFiles(folder, mode, notes=(
-            f"{mode}: stage 2 runs without the distilled LoRA: {folder / recipe.get('stage2_lora', DISTILLED_LORA)} "
-            "is missing (fetch it from Lightricks/LTX-2 for the upstream recipe; without it stage 2 is the dev "
-            "weights' 3 guidance-free steps, with softer detail)",))
+        return ModeFiles(
+            folder,
+            mode,
+            notes=(
+                f"{mode}: stage 2 runs without the distilled LoRA: {folder / recipe.get('stage2_lora', DISTILLED_LORA)} "
+                "is missing (fetch it from Lightricks/LTX-2 for the upstream recipe; without it stage 2 is the dev "
+                "weights' 3 guidance-free steps, with softer detail)",
+            ),
+        )
     return ModeFiles(folder, mode, distilled_lora=lora)
 
 
@@ -135,7 +152,7 @@ class _Run:
     spec: ModelSpec
     request: GenerationRequest
     recipe: dict[str, Any]
-    kwargs: dict[str, Any]            # i2v.families.call_kwargs (+ the step callback)
+    kwargs: dict[str, Any]  # i2v.families.call_kwargs (+ the step callback)
     files: ModeFiles
     notes: list[str] = field(default_factory=list)
 
@@ -145,11 +162,14 @@ class _Run:
 
     def base(self) -> dict[str, Any]:
         """The call kwargs shared by every stage: no image (pipelines take it differently)."""
-        return {k: v for k, v in self.kwargs.items() if k != "image"} | dict(self.recipe.get("call_kwargs", {}))
+        return {k: v for k, v in self.kwargs.items() if k != "image"} | dict(
+            self.recipe.get("call_kwargs", {})
+        )
 
 
-def run(pipe: Any, spec: ModelSpec, request: GenerationRequest, kwargs: dict[str, Any],
-        files: ModeFiles) -> tuple[Any, list[str]]:
+def run(
+    pipe: Any, spec: ModelSpec, request: GenerationRequest, kwargs: dict[str, Any], files: ModeFiles
+) -> tuple[Any, list[str]]:
     """Run ``request`` in its mode on the warm ``pipe``; returns the pipeline output and plan notes."""
     recipe = spec.modes[files.mode]
     job = _Run(pipe, spec, request, recipe, kwargs, files, list(files.notes))
@@ -175,8 +195,10 @@ def _distilled_mode(job: _Run) -> Any:
     loras = list(job.request.loras) + _distilled(job)
     fixed = len(job.recipe["stage1"]["sigmas"]), job.recipe["stage2"]["num_inference_steps"]
     if job.request.steps != fixed[0]:
-        job.notes.append(f"distilled: `steps` = {job.request.steps} not used; the distilled schedule is fixed "
-                         f"({fixed[0]} + {fixed[1]} steps, no guidance)")
+        job.notes.append(
+            f"distilled: `steps` = {job.request.steps} not used; the distilled schedule is fixed "
+            f"({fixed[0]} + {fixed[1]} steps, no guidance)"
+        )
     return _stages(job, job.pipe, {"image": job.image}, {"image": job.image}, loras, loras)
 
 
@@ -186,11 +208,15 @@ def _keyframes(job: _Run) -> Any:
     from i2v.images import load_image
 
     last = load_image(job.request.last_image)
-    conditions = [LTX2VideoCondition(frames=job.image, index=0, strength=1.0),
-                  LTX2VideoCondition(frames=last, index=-1, strength=1.0)]
+    conditions = [
+        LTX2VideoCondition(frames=job.image, index=0, strength=1.0),
+        LTX2VideoCondition(frames=last, index=-1, strength=1.0),
+    ]
     pipe = derived(job.pipe, job.recipe["pipeline_cls"])
     user = list(job.request.loras)
-    return _stages(job, pipe, {"conditions": conditions}, {"conditions": conditions}, user, user + _distilled(job))
+    return _stages(
+        job, pipe, {"conditions": conditions}, {"conditions": conditions}, user, user + _distilled(job)
+    )
 
 
 def _ic_lora(job: _Run) -> Any:
@@ -198,17 +224,28 @@ def _ic_lora(job: _Run) -> Any:
 
     ic_loras = list(job.request.loras)
     reference = read_reference(job.request.reference_video, job.request.frames, job.spec.latent[1])
-    frame_conditions = [LTX2VideoCondition(frames=job.image, index=0, strength=1.0)] if job.image is not None else None
-    stage1 = {"conditions": frame_conditions,
-              "reference_conditions": [LTX2ReferenceCondition(frames=reference, strength=1.0)],
-              "reference_downscale_factor": reference_downscale_factor(ic_loras)}
+    frame_conditions = (
+        [LTX2VideoCondition(frames=job.image, index=0, strength=1.0)] if job.image is not None else None
+    )
+    stage1 = {
+        "conditions": frame_conditions,
+        "reference_conditions": [LTX2ReferenceCondition(frames=reference, strength=1.0)],
+        "reference_downscale_factor": reference_downscale_factor(ic_loras),
+    }
     pipe = derived(job.pipe, job.recipe["pipeline_cls"])
     # ltx-pipelines ic_lora: stage 2 refines without the IC-LoRA and without the reference.
-    return _stages(job, pipe, stage1, {"conditions": frame_conditions}, ic_loras, _distilled(job), keep=ic_loras)
+    return _stages(
+        job, pipe, stage1, {"conditions": frame_conditions}, ic_loras, _distilled(job), keep=ic_loras
+    )
 
 
-RUNNERS = {"one-stage": _one_stage, "two-stage": _two_stage, "distilled": _distilled_mode,
-           "keyframes": _keyframes, "ic-lora": _ic_lora}
+RUNNERS = {
+    "one-stage": _one_stage,
+    "two-stage": _two_stage,
+    "distilled": _distilled_mode,
+    "keyframes": _keyframes,
+    "ic-lora": _ic_lora,
+}
 
 
 def _distilled(job: _Run) -> list[LoraRef]:
@@ -216,32 +253,44 @@ def _distilled(job: _Run) -> list[LoraRef]:
     return [LoraRef(str(lora), DISTILLED_LORA_SCALE)] if lora is not None else []
 
 
-def _stages(job: _Run, pipe: Any, inputs1: dict[str, Any], inputs2: dict[str, Any], loras1: list[LoraRef],
-            loras2: list[LoraRef], keep: list[LoraRef] | None = None) -> Any:
+def _stages(
+    job: _Run,
+    pipe: Any,
+    inputs1: dict[str, Any],
+    inputs2: dict[str, Any],
+    loras1: list[LoraRef],
+    loras2: list[LoraRef],
+    keep: list[LoraRef] | None = None,
+) -> Any:
     """Stage 1 at the recipe's fraction of the size -> x2 latent upsample -> stage 2 at the requested size."""
     recipe, request = job.recipe, job.request
     keep = list(keep or []) + _distilled(job)
     factor = recipe["stage1_size_factor"]
     stage1 = dict(recipe["stage1"])
-    if "sigmas" in stage1:                       # a fixed (distilled) schedule replaces steps and guidance
+    if "sigmas" in stage1:  # a fixed (distilled) schedule replaces steps and guidance
         stage1["sigmas"] = list(stage1["sigmas"])
-    else:                                        # guided: the request's steps and guidance
+    else:  # guided: the request's steps and guidance
         stage1.pop("num_inference_steps", None)
         stage1.pop("guidance_scale", None)
     height1, width1 = round(request.height * factor), round(request.width * factor)
     activate(pipe, loras1, keep=keep)
-    latents, audio_latents = pipe(**{**job.base(), **inputs1, **stage1, "height": height1, "width": width1,
-                                     "return_dict": False})
+    latents, audio_latents = pipe(
+        **{**job.base(), **inputs1, **stage1, "height": height1, "width": width1, "return_dict": False}
+    )
     upsampled = upsample(job, latents)
     stage2 = dict(recipe["stage2"])
     overrides = stage2.pop("scheduler_overrides", {})
     stage2["sigmas"] = list(stage2["sigmas"])
     activate(pipe, loras2, keep=keep)
-    job.notes.append(f"{job.files.mode}: stage 1 at {width1}x{height1}, x2 latent upsample, stage 2 at "
-                     f"{request.width}x{request.height} with "
-                     + (", ".join(f"{Path(r.path).name} at {r.scale:g}" for r in loras2) if loras2 else "no LoRA"))
+    job.notes.append(
+        f"{job.files.mode}: stage 1 at {width1}x{height1}, x2 latent upsample, stage 2 at "
+        f"{request.width}x{request.height} with "
+        + (", ".join(f"{Path(r.path).name} at {r.scale:g}" for r in loras2) if loras2 else "no LoRA")
+    )
     with _scheduler(pipe, overrides):
-        return pipe(**{**job.base(), **inputs2, **stage2, "latents": upsampled, "audio_latents": audio_latents})
+        return pipe(
+            **{**job.base(), **inputs2, **stage2, "latents": upsampled, "audio_latents": audio_latents}
+        )
 
 
 @contextmanager
@@ -285,8 +334,11 @@ def upsample(job: _Run, latents: Any) -> Any:
     if key not in cache:
         vae = job.pipe.vae
         model = resolve(_UPSAMPLER_CLS).from_pretrained(
-            job.files.folder, subfolder=job.recipe.get("upsampler_subfolder", UPSAMPLER_SUBFOLDER),
-            torch_dtype=vae.dtype, use_safetensors=True)
+            job.files.folder,
+            subfolder=job.recipe.get("upsampler_subfolder", UPSAMPLER_SUBFOLDER),
+            torch_dtype=vae.dtype,
+            use_safetensors=True,
+        )
         model.to(job.pipe._execution_device)
         upsampler = resolve(job.recipe["upsampler_pipeline_cls"])(vae=vae, latent_upsampler=model)
         upsampler.set_progress_bar_config(disable=True)
@@ -332,11 +384,26 @@ def reference_downscale_factor(loras: list[LoraRef]) -> int:
         if value is not None:
             factors.add(int(float(value)))
     if len(factors) > 1:
-        raise InvalidRequestError("lora", ", ".join(r.path for r in loras),
-                                  f"the IC-LoRAs disagree on reference_downscale_factor ({sorted(factors)})")
+        raise InvalidRequestError(
+            "lora",
+            ", ".join(r.path for r in loras),
+            f"the IC-LoRAs disagree on reference_downscale_factor ({sorted(factors)})",
+        )
     return factors.pop() if factors else 1
 
 
-__all__ = ["DISTILLED_LORA", "DISTILLED_TRANSFORMER", "MissingModeWeightsError", "ModeFiles", "RUNNERS",
-           "UPSAMPLER_SUBFOLDER", "derived", "mode_files", "read_reference", "reference_downscale_factor", "run",
-           "total_steps", "upsample"]
+__all__ = [
+    "DISTILLED_LORA",
+    "DISTILLED_TRANSFORMER",
+    "MissingModeWeightsError",
+    "ModeFiles",
+    "RUNNERS",
+    "UPSAMPLER_SUBFOLDER",
+    "derived",
+    "mode_files",
+    "read_reference",
+    "reference_downscale_factor",
+    "run",
+    "total_steps",
+    "upsample",
+]

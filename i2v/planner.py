@@ -70,7 +70,7 @@ class Plan:
     device: str
     dtype: DType
     strategy: Strategy
-    placement: dict[str, str]          # component -> "device" | "cpu->device on use" | "streamed" | ...
+    placement: dict[str, str]  # component -> "device" | "cpu->device on use" | "streamed" | ...
     vae_tiling: bool
     decode_chunk: int
     forward_chunking: bool
@@ -95,8 +95,11 @@ class Plan:
             levers.append(f"cache {self.cache}")
         if self.compile != "none":
             levers.append(f"compile {self.compile}")
-        return (f"{self.model} on {self.device}: " + ", ".join(levers)
-                + f"; predicted peak {self.predicted_peak_mib / 1024:.1f} GiB of {self.budget_mib / 1024:.1f} GiB")
+        return (
+            f"{self.model} on {self.device}: "
+            + ", ".join(levers)
+            + f"; predicted peak {self.predicted_peak_mib / 1024:.1f} GiB of {self.budget_mib / 1024:.1f} GiB"
+        )
 
 
 class PlanRefusedError(Exception):
@@ -146,8 +149,15 @@ def resident_weights_mib(spec: ModelSpec, dtype: str, strategy: str) -> float:
     return vae + 0.03 * largest  # sequential: one leaf module at a time
 
 
-def activations_mib(spec: ModelSpec, request: GenerationRequest, dtype: str, *, decode_chunk: int,
-                    vae_tiling: bool, forward_chunking: bool) -> tuple[float, float]:
+def activations_mib(
+    spec: ModelSpec,
+    request: GenerationRequest,
+    dtype: str,
+    *,
+    decode_chunk: int,
+    vae_tiling: bool,
+    forward_chunking: bool,
+) -> tuple[float, float]:
     m = spec.memory
     scale = DTYPE_BYTES[dtype] / 2
     denoise = m.denoise_mib_per_mtoken * latent_tokens(spec, request) / 1e6 * spec.cfg_batch
@@ -160,10 +170,24 @@ def activations_mib(spec: ModelSpec, request: GenerationRequest, dtype: str, *, 
     return denoise * scale, decode * scale
 
 
-def predict_peak_mib(spec: ModelSpec, request: GenerationRequest, dtype: str, strategy: str, *,
-                     decode_chunk: int, vae_tiling: bool = False, forward_chunking: bool = False) -> float:
-    denoise, decode = activations_mib(spec, request, dtype, decode_chunk=decode_chunk,
-                                      vae_tiling=vae_tiling, forward_chunking=forward_chunking)
+def predict_peak_mib(
+    spec: ModelSpec,
+    request: GenerationRequest,
+    dtype: str,
+    strategy: str,
+    *,
+    decode_chunk: int,
+    vae_tiling: bool = False,
+    forward_chunking: bool = False,
+) -> float:
+    denoise, decode = activations_mib(
+        spec,
+        request,
+        dtype,
+        decode_chunk=decode_chunk,
+        vae_tiling=vae_tiling,
+        forward_chunking=forward_chunking,
+    )
     return resident_weights_mib(spec, dtype, strategy) + max(denoise, decode) + spec.memory.overhead_mib
 
 
@@ -212,8 +236,17 @@ def _placement(spec: ModelSpec, strategy: str) -> dict[str, str]:
     return {name: where for name in spec.weights_params()}
 
 
-def plan(spec: ModelSpec, request: GenerationRequest, budget: DeviceBudget, *, dtype: str = "auto",
-         strategy: str = "auto", headroom: float = 0.9, suggest: bool = True, allow_compile: bool = True) -> Plan:
+def plan(
+    spec: ModelSpec,
+    request: GenerationRequest,
+    budget: DeviceBudget,
+    *,
+    dtype: str = "auto",
+    strategy: str = "auto",
+    headroom: float = 0.9,
+    suggest: bool = True,
+    allow_compile: bool = True,
+) -> Plan:
     if dtype not in DTYPES:
         raise ValueError(f"dtype {dtype!r} is not one of {', '.join(DTYPES)}")
     if strategy != "auto" and strategy not in STRATEGIES:
@@ -229,45 +262,96 @@ def plan(spec: ModelSpec, request: GenerationRequest, budget: DeviceBudget, *, d
     notes: list[str] = []
     for rung in _rungs_for(spec, strategy, budget):
         if rung.strategy != "resident" and total_weights > budget.host_ram_mib * 0.9 and budget.kind != "cpu":
-            notes.append(f"{rung.strategy} skipped: host RAM {budget.host_ram_mib} MiB cannot hold "
-                         f"{total_weights:.0f} MiB of weights")
+            notes.append(
+                f"{rung.strategy} skipped: host RAM {budget.host_ram_mib} MiB cannot hold "
+                f"{total_weights:.0f} MiB of weights"
+            )
             continue
         for chunk in _decode_chunks(request.frames):
-            peak = predict_peak_mib(spec, request, chosen, rung.strategy, decode_chunk=chunk,
-                                    vae_tiling=rung.vae_tiling, forward_chunking=rung.forward_chunking)
+            peak = predict_peak_mib(
+                spec,
+                request,
+                chosen,
+                rung.strategy,
+                decode_chunk=chunk,
+                vae_tiling=rung.vae_tiling,
+                forward_chunking=rung.forward_chunking,
+            )
             if peak <= budget_mib:
                 preset = spec.preset(request.preset)
                 compiles = allow_compile and budget.kind == "cuda" and rung.strategy == "resident"
                 compile_mode = spec.compile_mode if compiles else "none"
                 return Plan(
-                    model=spec.id, device=f"{budget.kind}:{budget.name}", dtype=chosen,
+                    model=spec.id,
+                    device=f"{budget.kind}:{budget.name}",
+                    dtype=chosen,
                     strategy=rung.strategy,  # type: ignore[arg-type]
-                    placement=_placement(spec, rung.strategy), vae_tiling=rung.vae_tiling,
-                    decode_chunk=chunk, forward_chunking=rung.forward_chunking, cache=preset.cache,
-                    compile=compile_mode, predicted_peak_mib=int(peak), budget_mib=budget_mib,
+                    placement=_placement(spec, rung.strategy),
+                    vae_tiling=rung.vae_tiling,
+                    decode_chunk=chunk,
+                    forward_chunking=rung.forward_chunking,
+                    cache=preset.cache,
+                    compile=compile_mode,
+                    predicted_peak_mib=int(peak),
+                    budget_mib=budget_mib,
                     weights_mib=int(resident_weights_mib(spec, chosen, rung.strategy)),
-                    relative_time=SLOWDOWN[rung.strategy], notes=tuple(notes),
+                    relative_time=SLOWDOWN[rung.strategy],
+                    notes=tuple(notes),
                 )
     rungs = _rungs_for(spec, strategy, budget) or _rungs(spec, strategy)
-    leanest = min(predict_peak_mib(spec, request, chosen, r.strategy, decode_chunk=1, vae_tiling=r.vae_tiling,
-                                   forward_chunking=r.forward_chunking) for r in rungs)
-    message = (f"{spec.id} at {request.height}x{request.width}, {request.frames} frames does not fit "
-               f"{budget.name}: {budget_mib / 1024:.1f} GiB usable ({budget.free_mib} MiB free x {headroom})")
+    leanest = min(
+        predict_peak_mib(
+            spec,
+            request,
+            chosen,
+            r.strategy,
+            decode_chunk=1,
+            vae_tiling=r.vae_tiling,
+            forward_chunking=r.forward_chunking,
+        )
+        for r in rungs
+    )
+    message = (
+        f"{spec.id} at {request.height}x{request.width}, {request.frames} frames does not fit "
+        f"{budget.name}: {budget_mib / 1024:.1f} GiB usable ({budget.free_mib} MiB free x {headroom})"
+    )
     ram_blocked = [n for n in notes if "host RAM" in n]
     if ram_blocked:
-        resident = min(predict_peak_mib(spec, request, chosen, r.strategy, decode_chunk=1, vae_tiling=r.vae_tiling,
-                                        forward_chunking=r.forward_chunking) for r in rungs if r.strategy == "resident")\
-            if any(r.strategy == "resident" for r in rungs) else leanest
-        message += (f"; all-resident needs {resident / 1024:.1f} GiB, and offloading needs host RAM for "
-                    f"{total_weights / 1024:.1f} GiB of weights but the host has {budget.host_ram_mib / 1024:.1f} GiB")
+        resident = (
+            min(
+                predict_peak_mib(
+                    spec,
+                    request,
+                    chosen,
+                    r.strategy,
+                    decode_chunk=1,
+                    vae_tiling=r.vae_tiling,
+                    forward_chunking=r.forward_chunking,
+                )
+                for r in rungs
+                if r.strategy == "resident"
+            )
+            if any(r.strategy == "resident" for r in rungs)
+            else leanest
+        )
+        message += (
+            f"; all-resident needs {resident / 1024:.1f} GiB, and offloading needs host RAM for "
+            f"{total_weights / 1024:.1f} GiB of weights but the host has {budget.host_ram_mib / 1024:.1f} GiB"
+        )
     else:
         message += f"; even the leanest strategy needs {leanest / 1024:.1f} GiB ({chosen})"
     suggestions = _suggestions(spec, request, budget, chosen, strategy, headroom) if suggest else []
     raise PlanRefusedError(message, suggestions)
 
 
-def _suggestions(spec: ModelSpec, request: GenerationRequest, budget: DeviceBudget, dtype: str,
-                 strategy: str, headroom: float) -> list[str]:
+def _suggestions(
+    spec: ModelSpec,
+    request: GenerationRequest,
+    budget: DeviceBudget,
+    dtype: str,
+    strategy: str,
+    headroom: float,
+) -> list[str]:
     """Smaller requests that fit: fewer frames, a smaller size, another preset."""
     c = spec.constraints
     candidates: list[tuple[str, GenerationRequest]] = []
@@ -291,7 +375,9 @@ def _suggestions(spec: ModelSpec, request: GenerationRequest, budget: DeviceBudg
     found: list[str] = []
     for label, candidate in candidates:
         try:
-            p = plan(spec, candidate, budget, dtype=dtype, strategy=strategy, headroom=headroom, suggest=False)
+            p = plan(
+                spec, candidate, budget, dtype=dtype, strategy=strategy, headroom=headroom, suggest=False
+            )
         except (PlanRefusedError, ValueError):
             continue
         found.append(f"{label} ({p.strategy}, {p.predicted_peak_mib / 1024:.1f} GiB)")

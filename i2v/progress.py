@@ -13,7 +13,7 @@ log = logging.getLogger("i2v.progress")
 
 @dataclass(frozen=True)
 class Progress:
-    stage: str            # "loading" | "denoising" | "decoding" | "encoding" | "done"
+    stage: str  # "loading" | "denoising" | "decoding" | "encoding" | "done"
     step: int
     total: int
     seconds_per_step: float | None
@@ -31,8 +31,9 @@ class StepTracker:
     """Counts denoising steps; installed as diffusers' `callback_on_step_end` or around
     `scheduler.step` for pipelines without the callback (I2VGen-XL)."""
 
-    def __init__(self, total: int, report: ProgressFn | None, memory_mib: Callable[[], int | None],
-                 log_every: int = 10):
+    def __init__(
+        self, total: int, report: ProgressFn | None, memory_mib: Callable[[], int | None], log_every: int = 10
+    ):
         self.total, self.report, self.memory_mib, self.log_every = total, report, memory_mib, log_every
         self.step = 0
         self.started = time.perf_counter()
@@ -46,8 +47,16 @@ class StepTracker:
             memory = self.memory_mib()
             log.info("step %d/%d %.2f s/step, device memory %s MiB", self.step, self.total, per_step, memory)
         if self.report:
-            self.report(Progress("denoising", self.step, self.total, per_step,
-                                 per_step * max(self.total - self.step, 0), memory))
+            self.report(
+                Progress(
+                    "denoising",
+                    self.step,
+                    self.total,
+                    per_step,
+                    per_step * max(self.total - self.step, 0),
+                    memory,
+                )
+            )
 
     def callback(self, pipe: Any, step: int, timestep: Any, kwargs: dict) -> dict:
         self.tick()
@@ -65,6 +74,6 @@ class StepTracker:
         scheduler.step = step
 
         def restore() -> None:
-            del scheduler.step          # the instance attribute shadowed the class method
+            del scheduler.step  # the instance attribute shadowed the class method
 
         return restore

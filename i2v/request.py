@@ -38,7 +38,9 @@ class UnsupportedModeError(InvalidRequestError):
     """A mode of the catalogue that diffusers 0.42.1 has no pipeline for (refused before loading)."""
 
     def __init__(self, mode: str, reason: str, field: str = "mode", value: Any = None):
-        super().__init__(field, mode if value is None else value, f"mode {mode!r} is not supported yet: {reason}")
+        super().__init__(
+            field, mode if value is None else value, f"mode {mode!r} is not supported yet: {reason}"
+        )
         self.mode, self.reason = mode, reason
         if field == "mode":
             self.args = (f"`mode` = {mode!r} is not supported yet: {reason}",)
@@ -59,11 +61,11 @@ class GenerationRequest:
     seed: int = 0
     prompt: str = ""
     negative_prompt: str = ""
-    mode: str | None = None             # LTX-2 only (spec.modes); None for models without modes
+    mode: str | None = None  # LTX-2 only (spec.modes); None for models without modes
     loras: tuple[LoraRef, ...] = ()
-    last_image: str | None = None       # mode keyframes: the last frame (the first is the input image)
+    last_image: str | None = None  # mode keyframes: the last frame (the first is the input image)
     reference_video: str | None = None  # mode ic-lora: the reference mp4
-    audio: str | None = None            # mode audio-to-video (not supported yet)
+    audio: str | None = None  # mode audio-to-video (not supported yet)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -81,7 +83,9 @@ def resolve(spec: ModelSpec, preset: str = "standard", **fields: Any) -> Generat
     unknown = set(fields) - set(FIELDS) - set(INPUTS) - {"prompt", "negative_prompt"}
     if unknown:
         name = sorted(unknown)[0]
-        raise InvalidRequestError(name, fields[name], f"not a request field; fields are {', '.join(FIELDS + INPUTS)}")
+        raise InvalidRequestError(
+            name, fields[name], f"not a request field; fields are {', '.join(FIELDS + INPUTS)}"
+        )
     values.update({k: v for k, v in fields.items() if v is not None})
     if values.get("mode") is None:
         values["mode"] = spec.default_mode
@@ -98,7 +102,7 @@ def resolve(spec: ModelSpec, preset: str = "standard", **fields: Any) -> Generat
 
 
 def validate(spec: ModelSpec, request: GenerationRequest) -> None:
-    _validate_mode(spec, request)       # an unknown or unsupported mode first: the other rules depend on it
+    _validate_mode(spec, request)  # an unknown or unsupported mode first: the other rules depend on it
     c = spec.constraints
     for name in ("height", "width"):
         value = getattr(request, name)
@@ -106,7 +110,8 @@ def validate(spec: ModelSpec, request: GenerationRequest) -> None:
             raise InvalidRequestError(name, value, "must be an integer number of pixels")
         if value < c.min_size or value > c.max_size or value % c.size_multiple:
             raise InvalidRequestError(
-                name, value,
+                name,
+                value,
                 f"{spec.id} needs a multiple of {c.size_multiple} in {c.min_size}..{c.max_size}",
                 c.nearest_size(value),
             )
@@ -118,11 +123,18 @@ def validate(spec: ModelSpec, request: GenerationRequest) -> None:
         )
     if not isinstance(request.steps, int) or not 1 <= request.steps <= c.max_steps:
         raise InvalidRequestError(
-            "steps", request.steps, f"an integer in 1..{c.max_steps}",
+            "steps",
+            request.steps,
+            f"an integer in 1..{c.max_steps}",
             min(max(1, int(request.steps)), c.max_steps) if isinstance(request.steps, (int, float)) else None,
         )
-    if not isinstance(request.guidance, (int, float)) or not c.min_guidance <= request.guidance <= c.max_guidance:
-        raise InvalidRequestError("guidance", request.guidance, f"a number in {c.min_guidance}..{c.max_guidance}")
+    if (
+        not isinstance(request.guidance, (int, float))
+        or not c.min_guidance <= request.guidance <= c.max_guidance
+    ):
+        raise InvalidRequestError(
+            "guidance", request.guidance, f"a number in {c.min_guidance}..{c.max_guidance}"
+        )
     if not isinstance(request.fps, int) or not 1 <= request.fps <= 60:
         raise InvalidRequestError("fps", request.fps, "an integer in 1..60")
     if not isinstance(request.seed, int) or not 0 <= request.seed < 2**63:
@@ -147,11 +159,12 @@ def _validate_mode(spec: ModelSpec, request: GenerationRequest) -> None:
     mode = request.mode
     if not spec.modes:
         if mode is not None:
-            raise InvalidRequestError("mode", mode, f"{spec.id} has no modes (only LTX-2 models have them); "
-                                                    "leave `mode` unset")
+            raise InvalidRequestError(
+                "mode", mode, f"{spec.id} has no modes (only LTX-2 models have them); leave `mode` unset"
+            )
         return
     if mode is None:
-        return                          # the default mode
+        return  # the default mode
     if mode not in spec.modes:
         raise InvalidRequestError("mode", mode, _modes_rule(spec))
     recipe = spec.modes[mode]
@@ -173,8 +186,12 @@ def _validate_stage_sizes(spec: ModelSpec, request: GenerationRequest) -> None:
                 lowest, highest = -(-c.min_size // multiple) * multiple, c.max_size // multiple * multiple
                 nearest = min(max((value + multiple // 2 - 1) // multiple * multiple, lowest), highest)
                 raise InvalidRequestError(
-                    name, value, f"mode {mode!r} runs stage 1 at {factor:g}x the size, so {spec.id} needs a "
-                                 f"multiple of {multiple}", nearest)
+                    name,
+                    value,
+                    f"mode {mode!r} runs stage 1 at {factor:g}x the size, so {spec.id} needs a "
+                    f"multiple of {multiple}",
+                    nearest,
+                )
 
 
 def _validate_inputs(spec: ModelSpec, request: GenerationRequest) -> None:
@@ -182,7 +199,9 @@ def _validate_inputs(spec: ModelSpec, request: GenerationRequest) -> None:
         recipe = spec.modes.get("audio-to-video")
         if recipe is None:
             raise InvalidRequestError("audio", request.audio, f"{spec.id} takes no input audio")
-        raise UnsupportedModeError("audio-to-video", recipe.get("reason", ""), field="audio", value=request.audio)
+        raise UnsupportedModeError(
+            "audio-to-video", recipe.get("reason", ""), field="audio", value=request.audio
+        )
     current = mode_of(spec, request)
     for name, mode in MODE_INPUTS.items():
         value = getattr(request, name)
@@ -192,7 +211,9 @@ def _validate_inputs(spec: ModelSpec, request: GenerationRequest) -> None:
                 raise InvalidRequestError(name, None, f"mode {mode!r} needs it ({flag} PATH)")
             continue
         if current != mode:
-            raise InvalidRequestError(name, value, f"only LTX-2 mode {mode!r} takes it; `mode` is {current!r}")
+            raise InvalidRequestError(
+                name, value, f"only LTX-2 mode {mode!r} takes it; `mode` is {current!r}"
+            )
         if not Path(value).is_file():
             raise InvalidRequestError(name, value, "no such file")
 
@@ -202,8 +223,11 @@ def _validate_loras(spec: ModelSpec, request: GenerationRequest) -> None:
 
     if request.loras and not spec.takes_lora:
         raise InvalidRequestError(
-            "lora", request.loras[0].path, f"{spec.id} runs {spec.pipeline_cls.rpartition('.')[2]}, which takes "
-                                           "no LoRAs (LoRAs load into LTX-Video, LTX-2 and Wan pipelines)")
+            "lora",
+            request.loras[0].path,
+            f"{spec.id} runs {spec.pipeline_cls.rpartition('.')[2]}, which takes "
+            "no LoRAs (LoRAs load into LTX-Video, LTX-2 and Wan pipelines)",
+        )
     for ref in request.loras:
         problem = check(ref)
         if problem:

@@ -8,7 +8,14 @@ import re
 from dataclasses import dataclass
 
 NVIDIA_QUERY_FIELDS = (
-    "index", "uuid", "name", "memory.total", "memory.free", "driver_version", "compute_cap", "pci.bus_id",
+    "index",
+    "uuid",
+    "name",
+    "memory.total",
+    "memory.free",
+    "driver_version",
+    "compute_cap",
+    "pci.bus_id",
 )
 
 # npu-smi prints these instead of a table when the driver cannot be reached
@@ -27,20 +34,18 @@ class HardwareParseError(ValueError):
 
 @dataclass(frozen=True)
 class Accelerator:
-    index: int                      # nvidia-smi index / npu-smi NPU id (can be non-contiguous)
-    name: str                       # "NVIDIA H100 80GB HBM3", "Ascend 910B3"
-    memory_total_mib: int           # HBM (310P: its DDR "Memory-Usage"); 0 when unknown
+    index: int  # nvidia-smi index / npu-smi NPU id (can be non-contiguous)
+    name: str  # "NVIDIA H100 80GB HBM3", "Ascend 910B3"
+    memory_total_mib: int  # HBM (310P: its DDR "Memory-Usage"); 0 when unknown
     memory_free_mib: int
     uuid: str | None = None
-    compute_capability: str | None = None   # "9.0" (NVIDIA only)
-    chip: str | None = None         # "910B3", "310P3" (Ascend)
-    health: str | None = None       # npu-smi "OK", "Warning", "Critical", ...
+    compute_capability: str | None = None  # "9.0" (NVIDIA only)
+    chip: str | None = None  # "910B3", "310P3" (Ascend)
+    health: str | None = None  # npu-smi "OK", "Warning", "Critical", ...
     bus_id: str | None = None
-    chip_id: int | None = None      # Ascend: chip within the NPU (300I Duo and A3 have two)
-    device_id: int | None = None    # Ascend: the "Device" (310P) / "Phy-ID" (A3) column when printed; with
-                                    # two chips per NPU, /dev/davinci<N> follows this, not `index`
-
-
+    chip_id: int | None = None  # Ascend: chip within the NPU (300I Duo and A3 have two)
+    device_id: int | None = None  # Ascend: the "Device" (310P) / "Phy-ID" (A3) column when printed; with
+    # two chips per NPU, /dev/davinci<N> follows this, not `index`
 
 
 def _nvidia_rows(text: str) -> list[list[str]]:
@@ -83,15 +88,17 @@ def parse_nvidia_smi_csv(text: str) -> list[Accelerator]:
             gpu_index = int(index)
         except ValueError:
             raise HardwareParseError(f"GPU index {index!r} is not an integer in {', '.join(row)!r}") from None
-        devices.append(Accelerator(
-            index=gpu_index,
-            name=name,
-            memory_total_mib=_mib(total, row),
-            memory_free_mib=_mib(free, row),
-            uuid=_nvidia_value(uuid),
-            compute_capability=_nvidia_value(compute_cap),
-            bus_id=_nvidia_value(bus_id),
-        ))
+        devices.append(
+            Accelerator(
+                index=gpu_index,
+                name=name,
+                memory_total_mib=_mib(total, row),
+                memory_free_mib=_mib(free, row),
+                uuid=_nvidia_value(uuid),
+                compute_capability=_nvidia_value(compute_cap),
+                bus_id=_nvidia_value(bus_id),
+            )
+        )
     return devices
 
 
@@ -138,17 +145,19 @@ def parse_npu_smi_info(text: str) -> list[Accelerator]:
             sized = [pair for pair in pairs if pair[1] > 0]
             used, total = sized[-1] if sized else (0, 0)
             chip = _strip_ascend(name)
-            devices.append(Accelerator(
-                index=npu_id,
-                name=f"Ascend {chip}",
-                memory_total_mib=total,
-                memory_free_mib=max(total - used, 0),
-                chip=chip,
-                health=health,
-                bus_id=cells[1],
-                chip_id=int(first[0]),
-                device_id=int(first[1]) if len(first) > 1 and first[1].isdigit() else None,
-            ))
+            devices.append(
+                Accelerator(
+                    index=npu_id,
+                    name=f"Ascend {chip}",
+                    memory_total_mib=total,
+                    memory_free_mib=max(total - used, 0),
+                    chip=chip,
+                    health=health,
+                    bus_id=cells[1],
+                    chip_id=int(first[0]),
+                    device_id=int(first[1]) if len(first) > 1 and first[1].isdigit() else None,
+                )
+            )
         elif len(first) >= 2 and not first[1].isdigit():
             if pending is not None:
                 raise HardwareParseError(f"npu-smi NPU {pending[0]} row has no chip row after it")

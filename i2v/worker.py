@@ -46,7 +46,7 @@ class Drained(Exception):
 def die_with_parent() -> None:
     """Ask the kernel to SIGTERM us when the supervisor dies (Linux), so no worker outlives it."""
     with contextlib.suppress(Exception):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def rss_mib() -> int | None:
@@ -67,15 +67,25 @@ def error_code(exc: BaseException) -> str:
     from i2v.planner import PlanRefusedError
     from i2v.request import InvalidRequestError
 
-    table = ((DeviceOutOfMemoryError, "out_of_memory"), (PlanRefusedError, "does_not_fit"),
-             (WeightsMissingError, "weights_missing"), (InvalidRequestError, "invalid_request"),
-             (UnknownModelError, "invalid_request"), (ImageError, "invalid_image"))
+    table = (
+        (DeviceOutOfMemoryError, "out_of_memory"),
+        (PlanRefusedError, "does_not_fit"),
+        (WeightsMissingError, "weights_missing"),
+        (InvalidRequestError, "invalid_request"),
+        (UnknownModelError, "invalid_request"),
+        (ImageError, "invalid_image"),
+    )
     return next((code for kind, code in table if isinstance(exc, kind)), "internal_error")
 
 
 class Worker:
-    def __init__(self, settings: ServiceSettings, worker_id: str | None = None, slot: str | None = None,
-                 store: JobStore | None = None):
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        worker_id: str | None = None,
+        slot: str | None = None,
+        store: JobStore | None = None,
+    ):
         self.settings = settings
         self.slot = slot or settings.device
         self.id = worker_id or f"{socket.gethostname()}-{self.slot}-{uuid.uuid4().hex[:8]}"
@@ -98,8 +108,16 @@ class Worker:
         signal.signal(signal.SIGTERM, self.stop)
         signal.signal(signal.SIGINT, self.stop)
         self.store.create_schema()
-        self.store.register_worker(self.id, host=socket.gethostname(), pid=os.getpid(), slot=self.slot,
-                                   state="starting", model=None, error=None, job_id=None)
+        self.store.register_worker(
+            self.id,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            slot=self.slot,
+            state="starting",
+            model=None,
+            error=None,
+            job_id=None,
+        )
         beat = threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True)
         beat.start()
         try:
@@ -135,7 +153,7 @@ class Worker:
     def _loop(self) -> None:
         last_reap = 0.0
         while not self.stopping.is_set():
-            if os.getppid() != self.parent:        # the supervisor died without taking us along
+            if os.getppid() != self.parent:  # the supervisor died without taking us along
                 log.warning("worker %s: parent %d is gone; stopping", self.id, self.parent)
                 break
             try:
@@ -176,8 +194,11 @@ class Worker:
             request = GenerationRequest(**json.loads(job["params"]))
             if not upload_path_ok(self.outputs, job["image_path"]):
                 raise ValueError("the stored image path is outside the uploads folder")
-            image = load_image(job["image_path"], max_bytes=self.settings.max_upload_bytes,
-                               max_pixels=self.settings.max_image_pixels)
+            image = load_image(
+                job["image_path"],
+                max_bytes=self.settings.max_upload_bytes,
+                max_pixels=self.settings.max_image_pixels,
+            )
             result = self.engine.generate(request, image, self._reporter(job_id))
             self._report(job_id, stage="encoding", step=request.steps, total_steps=request.steps, eta_s=0.0)
             info = self._write(result, out, request.fps)
@@ -187,7 +208,9 @@ class Worker:
             log.info("worker %s: grace period over, job %s goes back to the queue", self.id, job_id)
             self.store.release(job_id, self.id)
         except LeaseLostError:
-            log.warning("worker %s lost job %s (lease expired or cancelled); result discarded", self.id, job_id)
+            log.warning(
+                "worker %s lost job %s (lease expired or cancelled); result discarded", self.id, job_id
+            )
         except Exception as exc:  # noqa: BLE001 - the job fails, the worker carries on
             code = error_code(exc)
             if code == "internal_error":
@@ -195,9 +218,19 @@ class Worker:
             self._end(job, "failed", error_code=code, error_message=str(exc)[:2000])
         else:
             peak = result.peak_mib if result.peak_mib is not None else _peak_rss_mib()
-            self._end(job, "succeeded", output_path=str(out), result=json.dumps(info),
-                      plan=json.dumps(result.plan.to_dict()), load_s=result.load_s, run_s=result.run_s,
-                      seconds_per_step=result.seconds_per_step, peak_mib=peak, stage="done", eta_s=0.0)
+            self._end(
+                job,
+                "succeeded",
+                output_path=str(out),
+                result=json.dumps(info),
+                plan=json.dumps(result.plan.to_dict()),
+                load_s=result.load_s,
+                run_s=result.run_s,
+                seconds_per_step=result.seconds_per_step,
+                peak_mib=peak,
+                stage="done",
+                eta_s=0.0,
+            )
             return
         with contextlib.suppress(OSError):
             out.unlink()
@@ -206,17 +239,29 @@ class Worker:
         from i2v.video import write_mp4
 
         out.parent.mkdir(parents=True, exist_ok=True)
-        info = write_mp4(result.output.frames, out, fps=fps, audio=result.output.audio,
-                         audio_sample_rate=result.output.audio_sample_rate)
-        return {"frames": info.frames, "width": info.width, "height": info.height, "fps": fps,
-                "duration_s": round(info.duration_s, 3), "bytes": info.bytes, "has_audio": info.has_audio}
+        info = write_mp4(
+            result.output.frames,
+            out,
+            fps=fps,
+            audio=result.output.audio,
+            audio_sample_rate=result.output.audio_sample_rate,
+        )
+        return {
+            "frames": info.frames,
+            "width": info.width,
+            "height": info.height,
+            "fps": fps,
+            "duration_s": round(info.duration_s, 3),
+            "bytes": info.bytes,
+            "has_audio": info.has_audio,
+        }
 
     def _end(self, job: dict[str, Any], state: str, **fields: Any) -> None:
         if not self.store.finish(job["id"], self.id, state, **fields):
             log.warning("worker %s: job %s was no longer ours when it ended", self.id, job["id"])
             return
         with contextlib.suppress(OSError):
-            os.remove(job["image_path"])           # the upload is not needed once the job is over
+            os.remove(job["image_path"])  # the upload is not needed once the job is over
 
     def _reporter(self, job_id: str):
         last = [0.0, ""]
@@ -228,8 +273,14 @@ class Worker:
                 self._check_drain()
                 return
             last[0], last[1] = now, p.stage
-            self._report(job_id, stage=p.stage, step=p.step, total_steps=p.total,
-                         seconds_per_step=p.seconds_per_step, eta_s=p.eta_s)
+            self._report(
+                job_id,
+                stage=p.stage,
+                step=p.step,
+                total_steps=p.total,
+                seconds_per_step=p.seconds_per_step,
+                eta_s=p.eta_s,
+            )
 
         return report
 
@@ -253,8 +304,10 @@ def main(worker_id: str | None = None, slot: str | None = None) -> int:
     from i2v.jobs import load_service_settings
 
     die_with_parent()
-    logging.basicConfig(level=os.environ.get("I2V_LOG_LEVEL", "INFO"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("I2V_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     for noisy in ("diffusers", "transformers", "httpx"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
     return Worker(load_service_settings(), worker_id=worker_id, slot=slot).run()

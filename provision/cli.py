@@ -21,8 +21,12 @@ from provision import mirrors as mirrors_mod
 from provision.envfile import EnvWriteError, existing_values, parse, render, write_atomic
 from provision.output import Output, handle_errors
 
-app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
-                  help="Probe a GPU / Atlas host and write the settings for i2v-deploy.")
+app = typer.Typer(
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    help="Probe a GPU / Atlas host and write the settings for i2v-deploy.",
+)
 
 ERRORS: dict[type[BaseException], int] = {
     catalogue.UnknownModelError: 2,
@@ -32,7 +36,9 @@ ERRORS: dict[type[BaseException], int] = {
 }
 
 Json = Annotated[bool, typer.Option("--json", help="One JSON document on stdout; logs on stderr.")]
-ModelsDir = Annotated[Path | None, typer.Option("--models-dir", help="Where model weights go (disk checked here).")]
+ModelsDir = Annotated[
+    Path | None, typer.Option("--models-dir", help="Where model weights go (disk checked here).")
+]
 ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="Catalogue id (`i2v models`).")]
 
 
@@ -40,7 +46,9 @@ _handled = handle_errors(lambda: ERRORS)
 
 
 def _probe(models_dir: Path | None, with_docker: bool = True) -> hardware.HardwareReport:
-    path = str(models_dir) if models_dir else str(Path(existing_values(Path(".env")).get("I2V_MODELS_DIR", ".")))
+    path = (
+        str(models_dir) if models_dir else str(Path(existing_values(Path(".env")).get("I2V_MODELS_DIR", ".")))
+    )
     return hardware.probe(path, with_docker=with_docker)
 
 
@@ -54,20 +62,30 @@ def detect(json: Json = False, models_dir: ModelsDir = None) -> None:
         out.warn(warning)
 
     def human(console) -> None:
-        console.print(f"vendor: {report.vendor}   arch: {report.arch}   RAM: {report.ram_mib / 1024:.1f} GiB   "
-                      f"CPUs: {report.cpu_count}")
+        console.print(
+            f"vendor: {report.vendor}   arch: {report.arch}   RAM: {report.ram_mib / 1024:.1f} GiB   "
+            f"CPUs: {report.cpu_count}"
+        )
         if report.driver_version:
-            console.print(f"driver: {report.driver_version}" + (f"   CANN: {report.cann_version}" if report.cann_version else ""))
+            console.print(
+                f"driver: {report.driver_version}"
+                + (f"   CANN: {report.cann_version}" if report.cann_version else "")
+            )
         for d in report.devices:
             extra = f"cc {d.compute_capability}" if d.compute_capability else (d.chip or "")
-            console.print(f"  [{d.index}] {d.name}  {d.memory_total_mib / 1024:.1f} GiB total, "
-                          f"{d.memory_free_mib / 1024:.1f} GiB free  {extra}")
+            console.print(
+                f"  [{d.index}] {d.name}  {d.memory_total_mib / 1024:.1f} GiB total, "
+                f"{d.memory_free_mib / 1024:.1f} GiB free  {extra}"
+            )
         if report.disk_free_mib is not None:
             console.print(f"disk: {report.disk_free_mib / 1024:.1f} GiB free at {report.disk_path}")
         docker = report.docker
         if docker is not None:
-            console.print(f"docker: {docker.server_version} runtimes {', '.join(docker.runtimes)}" if docker.available
-                          else f"docker: not reachable ({docker.error})")
+            console.print(
+                f"docker: {docker.server_version} runtimes {', '.join(docker.runtimes)}"
+                if docker.available
+                else f"docker: not reachable ({docker.error})"
+            )
         console.print(f"profile: {host.profile(report)}")
 
     out.result(report.to_dict() | {"profile": host.profile(report)}, human)
@@ -75,9 +93,17 @@ def detect(json: Json = False, models_dir: ModelsDir = None) -> None:
 
 @app.command()
 @_handled
-def plan(model: ModelOpt = None, preset: str = "standard", height: int | None = None, width: int | None = None,
-         frames: int | None = None, json: Json = False, free: Annotated[bool, typer.Option(
-             "--free", help="Plan against free memory now instead of total memory.")] = False) -> None:
+def plan(
+    model: ModelOpt = None,
+    preset: str = "standard",
+    height: int | None = None,
+    width: int | None = None,
+    frames: int | None = None,
+    json: Json = False,
+    free: Annotated[
+        bool, typer.Option("--free", help="Plan against free memory now instead of total memory.")
+    ] = False,
+) -> None:
     """The plan provision would apply: dtype, memory strategy, decode chunk, predicted peak."""
     out = Output(json)
     report = _probe(None, with_docker=False)
@@ -88,10 +114,15 @@ def plan(model: ModelOpt = None, preset: str = "standard", height: int | None = 
 
 @app.command()
 @_handled
-def env(output: Annotated[Path, typer.Option("--output", "-o", help="The .env to write.")] = Path(".env"),
-        model: ModelOpt = None, preset: Annotated[str | None, typer.Option(help="fast | standard | hq")] = None,
-        port: int | None = None, models_dir: ModelsDir = None,
-        registry: str = host.DEFAULT_REGISTRY, json: Json = False) -> None:
+def env(
+    output: Annotated[Path, typer.Option("--output", "-o", help="The .env to write.")] = Path(".env"),
+    model: ModelOpt = None,
+    preset: Annotated[str | None, typer.Option(help="fast | standard | hq")] = None,
+    port: int | None = None,
+    models_dir: ModelsDir = None,
+    registry: str = host.DEFAULT_REGISTRY,
+    json: Json = False,
+) -> None:
     """Write .env for this host (atomic, mode 0600, your own lines kept)."""
     out = Output(json)
     if model:
@@ -99,7 +130,7 @@ def env(output: Annotated[Path, typer.Option("--output", "-o", help="The .env to
     if preset and preset not in ("fast", "standard", "hq"):
         raise InvalidRequestError("preset", preset, "one of fast, standard, hq")
     report = _probe(models_dir, with_docker=False)
-    if host.profile(report) == "npu":      # the override needs to know about the Ascend Docker Runtime
+    if host.profile(report) == "npu":  # the override needs to know about the Ascend Docker Runtime
         report = _probe(models_dir, with_docker=True)
     try:
         old = output.read_text(encoding="utf-8")
@@ -108,8 +139,15 @@ def env(output: Annotated[Path, typer.Option("--output", "-o", help="The .env to
     except OSError as exc:
         raise EnvWriteError(f"cannot read {output}: {exc.strerror}; nothing was written") from exc
     existing = parse(old) if old else {}
-    entries, notes = environment.entries(report, model=model, preset=preset, port=port, models_dir=models_dir,
-                                         registry=registry, existing=existing)
+    entries, notes = environment.entries(
+        report,
+        model=model,
+        preset=preset,
+        port=port,
+        models_dir=models_dir,
+        registry=registry,
+        existing=existing,
+    )
     text = render(entries, old)
     changed = write_atomic(output, text)
     override_note = compose_override.write(output, report)
@@ -119,17 +157,26 @@ def env(output: Annotated[Path, typer.Option("--output", "-o", help="The .env to
         out.info(note)
     written = parse(text)
     values = {e.key: written[e.key] for e in entries}
-    out.result({"path": str(output), "changed": changed, "values": values},
-               lambda console: console.print(f"{'wrote' if changed else 'unchanged'} {output}: " +
-                                             ", ".join(f"{k}={v}" for k, v in values.items()
-                                                       if k in ("COMPOSE_PROFILES", "I2V_MODEL", "I2V_DTYPE"))))
+    out.result(
+        {"path": str(output), "changed": changed, "values": values},
+        lambda console: console.print(
+            f"{'wrote' if changed else 'unchanged'} {output}: "
+            + ", ".join(
+                f"{k}={v}" for k, v in values.items() if k in ("COMPOSE_PROFILES", "I2V_MODEL", "I2V_DTYPE")
+            )
+        ),
+    )
 
 
 @app.command()
 @_handled
-def doctor(model: ModelOpt = None, json: Json = False, models_dir: ModelsDir = None,
-           network: Annotated[bool, typer.Option(help="Also time the mirrors.")] = True,
-           timeout: float = 3.0) -> None:
+def doctor(
+    model: ModelOpt = None,
+    json: Json = False,
+    models_dir: ModelsDir = None,
+    network: Annotated[bool, typer.Option(help="Also time the mirrors.")] = True,
+    timeout: float = 3.0,
+) -> None:
     """Check driver, CANN pairing, engine and runtime, device nodes, disk, mirrors; exit 1 on errors."""
     out = Output(json)
     report = _probe(models_dir)
@@ -152,8 +199,11 @@ def doctor(model: ModelOpt = None, json: Json = False, models_dir: ModelsDir = N
 
 @app.command()
 @_handled
-def mirrors(json: Json = False, timeout: float = 3.0,
-            write: Annotated[Path | None, typer.Option(help="Write the fastest into this .env.")] = None) -> None:
+def mirrors(
+    json: Json = False,
+    timeout: float = 3.0,
+    write: Annotated[Path | None, typer.Option(help="Write the fastest into this .env.")] = None,
+) -> None:
     """Time Tsinghua / Aliyun / PyPI, hf-mirror / Hugging Face and ModelScope; pick the fastest."""
     out = Output(json)
     timings = mirrors_mod.time_all(timeout=timeout)
@@ -162,8 +212,11 @@ def mirrors(json: Json = False, timeout: float = 3.0,
         old = write.read_text(encoding="utf-8") if write.exists() else None
         from provision.envfile import Entry
 
-        chosen = [Entry(mirrors_mod.ENV_KEYS[k], t.value, f"fastest {k} endpoint ({t.name})")
-                  for k, t in best.items() if t is not None]
+        chosen = [
+            Entry(mirrors_mod.ENV_KEYS[k], t.value, f"fastest {k} endpoint ({t.name})")
+            for k, t in best.items()
+            if t is not None
+        ]
         write_atomic(write, render(chosen, old))
 
     def human(console) -> None:
@@ -172,8 +225,13 @@ def mirrors(json: Json = False, timeout: float = 3.0,
             took = f"{t.seconds * 1000:7.0f} ms" if t.seconds is not None else f"   no answer ({t.error})"
             console.print(f"{mark} {t.kind:12} {t.name:16} {took}")
 
-    out.result({"timings": [t.to_dict() for t in timings],
-                "fastest": {k: (t.value if t else None) for k, t in best.items()}}, human)
+    out.result(
+        {
+            "timings": [t.to_dict() for t in timings],
+            "fastest": {k: (t.value if t else None) for k, t in best.items()},
+        },
+        human,
+    )
 
 
 def main() -> None:  # pragma: no cover

@@ -47,20 +47,29 @@ def render(report: HardwareReport) -> str | None:
     """The override's text for this host, or None when the host needs none."""
     if host.profile(report) != "npu":
         return None
-    head = (f"{MARKER} Rerun it after changing cards.\n"
-            f"# Host: {_describe(report)}. Your own changes belong in another file (docker compose -f ...).\n"
-            "services:\n  server-npu:\n")
+    head = (
+        f"{MARKER} Rerun it after changing cards.\n"
+        f"# Host: {_describe(report)}. Your own changes belong in another file (docker compose -f ...).\n"
+        "services:\n  server-npu:\n"
+    )
     if ascend_runtime(report):
         ids = ",".join(str(i) for i in host.visible_ids(report))
-        return (head
-                + "    # The Ascend Docker Runtime adds the device nodes and the driver mounts itself.\n"
-                + "    runtime: ascend\n"
-                + f"    environment:\n      ASCEND_VISIBLE_DEVICES: \"{ids}\"\n"
-                + "    devices: !reset []\n"
-                + "    volumes: !override\n" + _BASE_VOLUMES)
+        return (
+            head
+            + "    # The Ascend Docker Runtime adds the device nodes and the driver mounts itself.\n"
+            + "    runtime: ascend\n"
+            + f'    environment:\n      ASCEND_VISIBLE_DEVICES: "{ids}"\n'
+            + "    devices: !reset []\n"
+            + "    volumes: !override\n"
+            + _BASE_VOLUMES
+        )
     nodes = "".join(f"      - /dev/davinci{n}\n" for n in host.npu_device_ids(report))
-    return head + "    # One node per chip; compose.yaml adds davinci_manager, devmm_svm and hisi_hdc.\n" \
-                + "    devices:\n" + nodes
+    return (
+        head
+        + "    # One node per chip; compose.yaml adds davinci_manager, devmm_svm and hisi_hdc.\n"
+        + "    devices:\n"
+        + nodes
+    )
 
 
 def is_ours(path: Path) -> bool:
@@ -77,7 +86,11 @@ def write(env_path: Path, report: HardwareReport) -> str | None:
     path = Path(env_path).parent / NAME
     text = render(report)
     if not is_ours(path):
-        return f"{path} is not provision's, left as is; this host's NPU wiring would be:\n{text}" if text else None
+        return (
+            f"{path} is not provision's, left as is; this host's NPU wiring would be:\n{text}"
+            if text
+            else None
+        )
     if text is None:
         path.unlink(missing_ok=True)
         return None

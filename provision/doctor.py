@@ -31,34 +31,74 @@ def check_driver(report: HardwareReport) -> list[Finding]:
     if report.vendor == "nvidia":
         driver = report.driver_version
         if not driver:
-            return [Finding("error", "driver", "NVIDIA devices found but no driver version",
-                            "sudo apt-get install nvidia-driver-570 && sudo reboot")]
+            return [
+                Finding(
+                    "error",
+                    "driver",
+                    "NVIDIA devices found but no driver version",
+                    "sudo apt-get install nvidia-driver-570 && sudo reboot",
+                )
+            ]
         cuda = host.cuda_variant(driver)
         minimum = dict(host.CUDA_VARIANTS)[cuda]
         if host.version_tuple(driver) >= host.version_tuple(minimum):
-            return [Finding("ok", "driver", f"NVIDIA driver {driver} runs the CUDA {cuda} image (needs >= {minimum})")]
+            return [
+                Finding(
+                    "ok", "driver", f"NVIDIA driver {driver} runs the CUDA {cuda} image (needs >= {minimum})"
+                )
+            ]
         if host.version_tuple(driver) >= host.version_tuple(host.CUDA12_FLOOR):
-            return [Finding("warn", "driver",
-                            f"NVIDIA driver {driver} is older than CUDA {cuda} needs ({minimum}); it runs through "
-                            "CUDA minor-version compatibility, without PTX JIT",
-                            "sudo apt-get install nvidia-driver-570 && sudo reboot")]
-        return [Finding("error", "driver",
-                        f"NVIDIA driver {driver} is too old for any CUDA 12 image (needs >= {host.CUDA12_FLOOR})",
-                        "sudo apt-get install nvidia-driver-570 && sudo reboot")]
+            return [
+                Finding(
+                    "warn",
+                    "driver",
+                    f"NVIDIA driver {driver} is older than CUDA {cuda} needs ({minimum}); it runs through "
+                    "CUDA minor-version compatibility, without PTX JIT",
+                    "sudo apt-get install nvidia-driver-570 && sudo reboot",
+                )
+            ]
+        return [
+            Finding(
+                "error",
+                "driver",
+                f"NVIDIA driver {driver} is too old for any CUDA 12 image (needs >= {host.CUDA12_FLOOR})",
+                "sudo apt-get install nvidia-driver-570 && sudo reboot",
+            )
+        ]
     if report.vendor == "ascend":
         cann, torch_v, npu_v = host.cann_pair(report)
-        found = [Finding("ok", "driver", f"Ascend driver {report.driver_version or 'unknown'}; the image pairs "
-                                         f"CANN {cann} with torch {torch_v} / torch_npu {npu_v}")]
-        if report.cann_version and host.cann_pair(report)[0] != report.cann_version and \
-                host.version_tuple(report.cann_version)[:2] != host.version_tuple(cann)[:2]:
-            found.append(Finding("warn", "cann",
-                                 f"host CANN {report.cann_version} is not a known-good pair; the image brings "
-                                 f"its own CANN {cann}, the host needs only the driver",
-                                 "provision env  # keeps the image's CANN; nothing to install on the host"))
+        found = [
+            Finding(
+                "ok",
+                "driver",
+                f"Ascend driver {report.driver_version or 'unknown'}; the image pairs "
+                f"CANN {cann} with torch {torch_v} / torch_npu {npu_v}",
+            )
+        ]
+        if (
+            report.cann_version
+            and host.cann_pair(report)[0] != report.cann_version
+            and host.version_tuple(report.cann_version)[:2] != host.version_tuple(cann)[:2]
+        ):
+            found.append(
+                Finding(
+                    "warn",
+                    "cann",
+                    f"host CANN {report.cann_version} is not a known-good pair; the image brings "
+                    f"its own CANN {cann}, the host needs only the driver",
+                    "provision env  # keeps the image's CANN; nothing to install on the host",
+                )
+            )
         if not report.driver_version:
-            found.append(Finding("error", "driver", "npu-smi answers but /usr/local/Ascend/driver/version.info "
-                                                    "is missing: the containers mount the driver from there",
-                                 "install the Ascend HDK driver package (Ascend-hdk-910b-npu-driver_*.run --full)"))
+            found.append(
+                Finding(
+                    "error",
+                    "driver",
+                    "npu-smi answers but /usr/local/Ascend/driver/version.info "
+                    "is missing: the containers mount the driver from there",
+                    "install the Ascend HDK driver package (Ascend-hdk-910b-npu-driver_*.run --full)",
+                )
+            )
         return found
     return [Finding("ok", "driver", "no GPU or NPU found: the cpu profile runs tiny models only")]
 
@@ -67,19 +107,40 @@ def check_engine(report: HardwareReport) -> list[Finding]:
     docker = report.docker
     if docker is None or not docker.available:
         why = docker.error if docker and docker.error else "no Docker daemon answered"
-        return [Finding("error", "engine", f"Docker engine not reachable: {why}",
-                        "curl -fsSL https://get.docker.com | sh  # or: sudo apt-get install docker.io; "
-                        "sudo systemctl enable --now docker")]
-    found = [Finding("ok", "engine", f"Docker {docker.server_version} answers; runtimes: {', '.join(docker.runtimes)}")]
+        return [
+            Finding(
+                "error",
+                "engine",
+                f"Docker engine not reachable: {why}",
+                "curl -fsSL https://get.docker.com | sh  # or: sudo apt-get install docker.io; "
+                "sudo systemctl enable --now docker",
+            )
+        ]
+    found = [
+        Finding(
+            "ok", "engine", f"Docker {docker.server_version} answers; runtimes: {', '.join(docker.runtimes)}"
+        )
+    ]
     if report.vendor == "nvidia" and "nvidia" not in docker.runtimes:
-        found.append(Finding("error", "runtime", "the NVIDIA Container Toolkit is not registered with Docker",
-                             "sudo apt-get install nvidia-container-toolkit && "
-                             "sudo nvidia-ctk runtime configure --runtime=docker && sudo systemctl restart docker"))
+        found.append(
+            Finding(
+                "error",
+                "runtime",
+                "the NVIDIA Container Toolkit is not registered with Docker",
+                "sudo apt-get install nvidia-container-toolkit && "
+                "sudo nvidia-ctk runtime configure --runtime=docker && sudo systemctl restart docker",
+            )
+        )
     if report.vendor == "ascend" and "ascend" not in docker.runtimes:
-        found.append(Finding("warn", "runtime",
-                             "Ascend Docker Runtime not registered: compose passes /dev/davinci* and the driver "
-                             "mounts itself (compose.override.yaml)",
-                             "sudo ./Ascend-docker-runtime_*.run --install && sudo systemctl restart docker"))
+        found.append(
+            Finding(
+                "warn",
+                "runtime",
+                "Ascend Docker Runtime not registered: compose passes /dev/davinci* and the driver "
+                "mounts itself (compose.override.yaml)",
+                "sudo ./Ascend-docker-runtime_*.run --install && sudo systemctl restart docker",
+            )
+        )
     return found
 
 
@@ -87,14 +148,27 @@ def check_device_nodes(report: HardwareReport) -> list[Finding]:
     if report.vendor != "ascend":
         return []
     needed = ["/dev/davinci_manager", "/dev/devmm_svm", "/dev/hisi_hdc"] + [
-        f"/dev/davinci{n}" for n in host.npu_device_ids(report)]
+        f"/dev/davinci{n}" for n in host.npu_device_ids(report)
+    ]
     missing = [n for n in needed if n not in report.device_nodes]
     if missing:
-        return [Finding("error", "devices", f"device nodes missing: {', '.join(missing)}",
-                        "reinstall the Ascend driver (it creates the nodes) and reboot")]
+        return [
+            Finding(
+                "error",
+                "devices",
+                f"device nodes missing: {', '.join(missing)}",
+                "reinstall the Ascend driver (it creates the nodes) and reboot",
+            )
+        ]
     gid = report.device_node_gid
-    return [Finding("ok", "devices", f"{len(needed)} device nodes present, group id {gid}; containers join it "
-                                     "(group_add) so a non-root user can open them")]
+    return [
+        Finding(
+            "ok",
+            "devices",
+            f"{len(needed)} device nodes present, group id {gid}; containers join it "
+            "(group_add) so a non-root user can open them",
+        )
+    ]
 
 
 def check_disk(report: HardwareReport, model: str) -> list[Finding]:
@@ -104,12 +178,23 @@ def check_disk(report: HardwareReport, model: str) -> list[Finding]:
     if free is None:
         return [Finding("warn", "disk", f"cannot read free space at {report.disk_path}")]
     if free < need_mib:
-        return [Finding("error", "disk",
-                        f"{model} needs about {need_mib / 1024:.1f} GiB at {report.disk_path}, "
-                        f"{free / 1024:.1f} GiB free",
-                        f"provision env --models-dir /a/larger/disk  # or free {(need_mib - free) / 1024:.1f} GiB")]
-    return [Finding("ok", "disk", f"{free / 1024:.1f} GiB free at {report.disk_path}; {model} needs "
-                                  f"about {need_mib / 1024:.1f} GiB")]
+        return [
+            Finding(
+                "error",
+                "disk",
+                f"{model} needs about {need_mib / 1024:.1f} GiB at {report.disk_path}, "
+                f"{free / 1024:.1f} GiB free",
+                f"provision env --models-dir /a/larger/disk  # or free {(need_mib - free) / 1024:.1f} GiB",
+            )
+        ]
+    return [
+        Finding(
+            "ok",
+            "disk",
+            f"{free / 1024:.1f} GiB free at {report.disk_path}; {model} needs "
+            f"about {need_mib / 1024:.1f} GiB",
+        )
+    ]
 
 
 def check_mirrors(timeout: float, candidates=mirrors.CANDIDATES) -> list[Finding]:
@@ -117,16 +202,30 @@ def check_mirrors(timeout: float, candidates=mirrors.CANDIDATES) -> list[Finding
     best = mirrors.fastest(mirrors.time_all(candidates, timeout=timeout))
     for kind, timing in best.items():
         if timing is None:
-            found.append(Finding("warn", f"mirror:{kind}", f"no {kind} endpoint answered within {timeout:.0f} s",
-                                 "check the proxy (HTTPS_PROXY) or DNS; builds and fetches will fail"))
+            found.append(
+                Finding(
+                    "warn",
+                    f"mirror:{kind}",
+                    f"no {kind} endpoint answered within {timeout:.0f} s",
+                    "check the proxy (HTTPS_PROXY) or DNS; builds and fetches will fail",
+                )
+            )
         else:
-            found.append(Finding("ok", f"mirror:{kind}", f"{timing.name} answered in {timing.seconds * 1000:.0f} ms",
-                                 f"provision mirrors --write  # sets {mirrors.ENV_KEYS[kind]}={timing.value}"))
+            found.append(
+                Finding(
+                    "ok",
+                    f"mirror:{kind}",
+                    f"{timing.name} answered in {timing.seconds * 1000:.0f} ms",
+                    f"provision mirrors --write  # sets {mirrors.ENV_KEYS[kind]}={timing.value}",
+                )
+            )
     return found
 
 
 def run(report: HardwareReport, model: str, *, network: bool = True, timeout: float = 3.0) -> list[Finding]:
-    findings = check_driver(report) + check_engine(report) + check_device_nodes(report) + check_disk(report, model)
+    findings = (
+        check_driver(report) + check_engine(report) + check_device_nodes(report) + check_disk(report, model)
+    )
     findings += [Finding("warn", "probe", w) for w in report.warnings]
     if network:
         findings += check_mirrors(timeout)

@@ -27,7 +27,7 @@ class Entry:
     key: str
     value: str
     comment: str
-    choice: bool = False   # True: a value already in the file wins over the computed one
+    choice: bool = False  # True: a value already in the file wins over the computed one
 
 
 class EnvWriteError(OSError):

@@ -19,8 +19,16 @@ def _setting(key: str, value: str, choice: bool = True) -> Entry:
     return Entry(f"I2V_{key.upper()}", value, _DESCRIPTIONS[key], choice=choice)
 
 
-def entries(report: HardwareReport, *, model: str | None, preset: str | None, port: int | None,
-            models_dir: Path | None, registry: str, existing: dict[str, str]) -> tuple[list[Entry], list[str]]:
+def entries(
+    report: HardwareReport,
+    *,
+    model: str | None,
+    preset: str | None,
+    port: int | None,
+    models_dir: Path | None,
+    registry: str,
+    existing: dict[str, str],
+) -> tuple[list[Entry], list[str]]:
     """The managed entries and notes for the user. Explicit arguments beat values in the file."""
     notes: list[str] = []
     profile = host.profile(report)
@@ -46,8 +54,11 @@ def entries(report: HardwareReport, *, model: str | None, preset: str | None, po
 
     out = [
         Entry("COMPOSE_PROFILES", profile, "compose profile for this host: cuda | npu | cpu"),
-        Entry("I2V_IMAGE", host.image_ref(report, registry),
-              "image for this platform (CUDA variant from the driver; CANN variant from the chip)"),
+        Entry(
+            "I2V_IMAGE",
+            host.image_ref(report, registry),
+            "image for this platform (CUDA variant from the driver; CANN variant from the chip)",
+        ),
         Entry("DOCKER_DEFAULT_PLATFORM", host.docker_platform(report), "image architecture for this host"),
         _setting("device", device_kind, choice=False),
         _setting("visible_devices", ids, choice=True),
@@ -57,15 +68,25 @@ def entries(report: HardwareReport, *, model: str | None, preset: str | None, po
         Entry("I2V_STRATEGY", "auto", f"{_DESCRIPTIONS['strategy']} ({plan_note})", choice=True),
         _setting("workers_per_device", "1"),
         _setting("port", str(port) if port else "8000", choice=port is None),
-        Entry("I2V_MODELS_DIR", models, "host folder for model weights (mounted at /models in the containers)",
-              choice=models_dir is None),
+        Entry(
+            "I2V_MODELS_DIR",
+            models,
+            "host folder for model weights (mounted at /models in the containers)",
+            choice=models_dir is None,
+        ),
     ]
     if profile == "npu":
         out += [
-            Entry("I2V_NPU_DEVICES", ",".join(f"/dev/davinci{n}" for n in host.npu_device_ids(report)),
-                  "NPU device nodes passed to the containers (compose.override.yaml lists them)"),
-            Entry("I2V_NPU_GID", str(report.device_node_gid if report.device_node_gid is not None else ""),
-                  "gid owning /dev/davinci* (HwHiAiUser): the container user joins it"),
+            Entry(
+                "I2V_NPU_DEVICES",
+                ",".join(f"/dev/davinci{n}" for n in host.npu_device_ids(report)),
+                "NPU device nodes passed to the containers (compose.override.yaml lists them)",
+            ),
+            Entry(
+                "I2V_NPU_GID",
+                str(report.device_node_gid if report.device_node_gid is not None else ""),
+                "gid owning /dev/davinci* (HwHiAiUser): the container user joins it",
+            ),
             Entry("ASCEND_VISIBLE_DEVICES", ids, "host NPU ids for the Ascend Docker Runtime, when present"),
         ]
     out += [
@@ -74,4 +95,3 @@ def entries(report: HardwareReport, *, model: str | None, preset: str | None, po
         Entry("MODELSCOPE_DOMAIN", MIRROR_DEFAULTS["modelscope"], "ModelScope domain", choice=True),
     ]
     return out, notes
-

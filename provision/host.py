@@ -21,17 +21,27 @@ DEFAULT_REGISTRY = "docker.io/i2vdeploy"
 # CUDA image variants, newest first, with the minimum Linux driver of that toolkit (NVIDIA's CUDA
 # toolkit release notes, table 3). Below the oldest, CUDA 12 minor-version compatibility still runs
 # down to 525.60.13 without PTX JIT; below that nothing runs.
-CUDA_VARIANTS: tuple[tuple[str, str], ...] = (("12.8", "570.26"), ("12.6", "560.28.03"), ("12.4", "550.54.14"))
+CUDA_VARIANTS: tuple[tuple[str, str], ...] = (
+    ("12.8", "570.26"),
+    ("12.6", "560.28.03"),
+    ("12.4", "550.54.14"),
+)
 CUDA12_FLOOR = "525.60.13"
 
 # Known-good CANN / torch / torch_npu triples (ARCHITECTURE.md); the first is the default.
 CANN_PAIRS: tuple[tuple[str, str, str], ...] = (
-    ("8.3.RC2", "2.8.0", "2.8.0"), ("8.5.1", "2.9.0", "2.9.0"), ("9.0.0", "2.10.0", "2.10.0"),
+    ("8.3.RC2", "2.8.0", "2.8.0"),
+    ("8.5.1", "2.9.0", "2.9.0"),
+    ("9.0.0", "2.10.0", "2.10.0"),
 )
 
 # Best first: the first model whose standard preset runs all-resident on one device is proposed.
 RECOMMENDATION_ORDER = (
-    "wan2.1-i2v-14b-720p", "wan2.1-i2v-14b-480p", "wan2.2-ti2v-5b", "ltx-video", "i2vgen-xl",
+    "wan2.1-i2v-14b-720p",
+    "wan2.1-i2v-14b-480p",
+    "wan2.2-ti2v-5b",
+    "ltx-video",
+    "i2vgen-xl",
 )
 
 
@@ -50,13 +60,25 @@ def profile(report: HardwareReport) -> str:
 def budgets(report: HardwareReport, *, use_free: bool = False) -> list[DeviceBudget]:
     kind = profile(report)
     if kind == "cpu" or not report.devices:
-        return [DeviceBudget(kind="cpu", name=f"{report.arch} CPU", total_mib=report.ram_mib,
-                             free_mib=report.ram_available_mib if use_free else report.ram_mib,
-                             host_ram_mib=report.ram_mib)]
+        return [
+            DeviceBudget(
+                kind="cpu",
+                name=f"{report.arch} CPU",
+                total_mib=report.ram_mib,
+                free_mib=report.ram_available_mib if use_free else report.ram_mib,
+                host_ram_mib=report.ram_mib,
+            )
+        ]
     return [
-        DeviceBudget(kind=kind, name=d.name, total_mib=d.memory_total_mib,  # type: ignore[arg-type]
-                     free_mib=d.memory_free_mib if use_free else d.memory_total_mib,
-                     host_ram_mib=report.ram_mib, compute_capability=d.compute_capability, chip=d.chip)
+        DeviceBudget(
+            kind=kind,
+            name=d.name,
+            total_mib=d.memory_total_mib,  # type: ignore[arg-type]
+            free_mib=d.memory_free_mib if use_free else d.memory_total_mib,
+            host_ram_mib=report.ram_mib,
+            compute_capability=d.compute_capability,
+            chip=d.chip,
+        )
         for d in report.devices
     ]
 
@@ -112,8 +134,14 @@ class Recommendation:
     refusal: str | None
 
 
-def plan_for(spec: ModelSpec, report: HardwareReport, preset: str = "standard", *,
-             use_free: bool = False, **fields: object) -> Plan:
+def plan_for(
+    spec: ModelSpec,
+    report: HardwareReport,
+    preset: str = "standard",
+    *,
+    use_free: bool = False,
+    **fields: object,
+) -> Plan:
     return plan(spec, resolve(spec, preset, **fields), smallest_budget(report, use_free=use_free))
 
 

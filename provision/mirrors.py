@@ -16,7 +16,11 @@ from dataclasses import asdict, dataclass
 CANDIDATES: dict[str, tuple[tuple[str, str, str], ...]] = {
     # (name, value written to .env, URL timed)
     "pip": (
-        ("tsinghua", "https://pypi.tuna.tsinghua.edu.cn/simple", "https://pypi.tuna.tsinghua.edu.cn/simple/pip/"),
+        (
+            "tsinghua",
+            "https://pypi.tuna.tsinghua.edu.cn/simple",
+            "https://pypi.tuna.tsinghua.edu.cn/simple/pip/",
+        ),
         ("aliyun", "https://mirrors.aliyun.com/pypi/simple/", "https://mirrors.aliyun.com/pypi/simple/pip/"),
         ("pypi", "https://pypi.org/simple", "https://pypi.org/simple/pip/"),
     ),
@@ -25,8 +29,16 @@ CANDIDATES: dict[str, tuple[tuple[str, str, str], ...]] = {
         ("huggingface", "https://huggingface.co", "https://huggingface.co/api/models/gpt2"),
     ),
     "modelscope": (
-        ("modelscope", "www.modelscope.cn", "https://www.modelscope.cn/api/v1/models/Wan-AI/Wan2.1-I2V-14B-480P-Diffusers"),
-        ("modelscope-intl", "www.modelscope.ai", "https://www.modelscope.ai/api/v1/models/Wan-AI/Wan2.1-I2V-14B-480P-Diffusers"),
+        (
+            "modelscope",
+            "www.modelscope.cn",
+            "https://www.modelscope.cn/api/v1/models/Wan-AI/Wan2.1-I2V-14B-480P-Diffusers",
+        ),
+        (
+            "modelscope-intl",
+            "www.modelscope.ai",
+            "https://www.modelscope.ai/api/v1/models/Wan-AI/Wan2.1-I2V-14B-480P-Diffusers",
+        ),
     ),
 }
 DEFAULTS = {kind: options[0][1] for kind, options in CANDIDATES.items()}
@@ -39,7 +51,7 @@ class Timing:
     name: str
     value: str
     url: str
-    seconds: float | None      # None: no answer
+    seconds: float | None  # None: no answer
     status: int | None
     error: str | None
 
@@ -64,12 +76,16 @@ def time_url(url: str, timeout: float) -> tuple[float | None, int | None, str | 
     return time.perf_counter() - start, status, None
 
 
-def time_all(candidates: dict[str, tuple[tuple[str, str, str], ...]] = CANDIDATES,
-             timeout: float = 3.0) -> list[Timing]:
+def time_all(
+    candidates: dict[str, tuple[tuple[str, str, str], ...]] = CANDIDATES, timeout: float = 3.0
+) -> list[Timing]:
     jobs = [(kind, name, value, url) for kind, options in candidates.items() for name, value, url in options]
     with ThreadPoolExecutor(max_workers=max(1, len(jobs))) as pool:
         results = list(pool.map(lambda job: time_url(job[3], timeout), jobs))
-    return [Timing(kind, name, value, url, *result) for (kind, name, value, url), result in zip(jobs, results, strict=True)]
+    return [
+        Timing(kind, name, value, url, *result)
+        for (kind, name, value, url), result in zip(jobs, results, strict=True)
+    ]
 
 
 def fastest(timings: list[Timing]) -> dict[str, Timing | None]:

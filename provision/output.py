@@ -54,5 +54,7 @@ def handle_errors(table: Callable[[], dict[type[BaseException], int]]):
                     raise
                 Output().error(f"{exc}\n(set I2V_DEBUG=1 for the traceback)")
                 raise typer.Exit(getattr(exc, "exit_code", code)) from None
+
         return wrapper
+
     return decorate

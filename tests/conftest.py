@@ -12,14 +12,16 @@ OPT_IN_MARKERS = ("cuda", "npu", "slow", "containers", "browser")
 def pytest_addoption(parser: pytest.Parser) -> None:
     for marker in OPT_IN_MARKERS:
         parser.addoption(
-            f"--run-{marker}", action="store_true", default=False,
+            f"--run-{marker}",
+            action="store_true",
+            default=False,
             help=f"run tests marked @{marker} (also I2V_TEST_{marker.upper()}=1)",
         )
 
 
 def _enabled(config: pytest.Config, marker: str) -> bool:
     if marker == "containers" and os.environ.get("CI") == "true":
-        return True    # CI (root, clean clone) runs the container checks from `make test`; see tests/test_containers.py
+        return True  # CI (root, clean clone) runs the container checks from `make test`; see tests/test_containers.py
     return bool(config.getoption(f"--run-{marker}")) or os.environ.get(f"I2V_TEST_{marker.upper()}") == "1"
 
 

@@ -28,13 +28,13 @@ from collections.abc import Iterator
 import torch
 
 MIB = 1024 * 1024
-TOTAL_BYTES = 65536 * MIB          # 910B3: 64 GiB HBM
-USED_BYTES = 3392 * MIB            # runtime + context on an idle card (illustrative)
+TOTAL_BYTES = 65536 * MIB  # 910B3: 64 GiB HBM
+USED_BYTES = 3392 * MIB  # runtime + context on an idle card (illustrative)
 FREE_BYTES = TOTAL_BYTES - USED_BYTES
 DEVICE_COUNT = 1
-COMPUTE_DEVICE = torch.device("cpu")   # where NPU-policy maths really runs in tests
+COMPUTE_DEVICE = torch.device("cpu")  # where NPU-policy maths really runs in tests
 
-_CACHED_DETECTORS = (   # lru_cached "is torch_npu usable" checks that would otherwise remember the fake
+_CACHED_DETECTORS = (  # lru_cached "is torch_npu usable" checks that would otherwise remember the fake
     ("accelerate.utils.imports", "is_npu_available"),
     ("transformers.utils.import_utils", "is_torch_npu_available"),
     ("i2v.devices", "select_device"),
@@ -50,8 +50,10 @@ def _build_npu_namespace(calls: list[str]) -> types.ModuleType:
             def wrapper(*args, **kwargs):
                 calls.append(name)
                 return fn(*args, **kwargs)
+
             wrapper.__name__ = name
             return wrapper
+
         return decorator
 
     @record("is_available")
@@ -90,10 +92,19 @@ def _build_npu_namespace(calls: list[str]) -> types.ModuleType:
     def reset_peak_memory_stats(device=None) -> None:
         peak["bytes"] = 0
 
-    for fn in (is_available, device_count, current_device, mem_get_info, is_bf16_supported, synchronize,
-               empty_cache, max_memory_allocated, reset_peak_memory_stats):
+    for fn in (
+        is_available,
+        device_count,
+        current_device,
+        mem_get_info,
+        is_bf16_supported,
+        synchronize,
+        empty_cache,
+        max_memory_allocated,
+        reset_peak_memory_stats,
+    ):
         setattr(npu, fn.__name__, fn)
-    npu._peak = peak   # tests may set a peak to see it reported
+    npu._peak = peak  # tests may set a peak to see it reported
     return npu
 
 
@@ -122,7 +133,7 @@ def install(*, register_device_type: bool = False) -> FakeTorchNpu:
     sys.modules["torch_npu"] = fake
     sys.modules["torch.npu"] = fake.npu
     torch.npu = fake.npu
-    if register_device_type:   # irreversible: see the module docstring
+    if register_device_type:  # irreversible: see the module docstring
         torch.utils.rename_privateuse1_backend("npu")
     _clear_cached_detectors()
     return fake

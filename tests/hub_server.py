@@ -36,7 +36,7 @@ class FakeRepo:
     files: dict[str, bytes]
     commit: str
     gated: bool = False
-    tokens: frozenset[str] = frozenset()      # tokens that accepted the licence
+    tokens: frozenset[str] = frozenset()  # tokens that accepted the licence
 
     def sha256(self, path: str) -> str:
         return hashlib.sha256(self.files[path]).hexdigest()
@@ -68,7 +68,7 @@ class _Fault:
 class FakeHub:
     repos: dict[str, FakeRepo] = field(default_factory=dict)
     requests: list[Logged] = field(default_factory=list)
-    served: dict[str, int] = field(default_factory=dict)       # bytes of file bodies sent, per "repo/path"
+    served: dict[str, int] = field(default_factory=dict)  # bytes of file bodies sent, per "repo/path"
     faults: dict[str, _Fault] = field(default_factory=dict)
     corrupted: set[str] = field(default_factory=set)
     failing: set[str] = field(default_factory=set)
@@ -79,16 +79,26 @@ class FakeHub:
 
     # --- set-up ------------------------------------------------------------------------------------
 
-    def add_repo(self, repo: str, files: dict[str, bytes], *, gated: bool = False,
-                 tokens: tuple[str, ...] = ()) -> FakeRepo:
+    def add_repo(
+        self, repo: str, files: dict[str, bytes], *, gated: bool = False, tokens: tuple[str, ...] = ()
+    ) -> FakeRepo:
         commit = hashlib.sha1(repo.encode() + "\0".join(sorted(files)).encode()).hexdigest()
         self.repos[repo] = FakeRepo(dict(files), commit, gated, frozenset(tokens))
         return self.repos[repo]
 
-    def add_folder(self, repo: str, folder: Path, extra: dict[str, bytes] | None = None,
-                   drop: tuple[str, ...] = (), **kwargs) -> FakeRepo:
-        files = {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
-                 if p.is_file() and not p.relative_to(folder).as_posix().startswith(".")}
+    def add_folder(
+        self,
+        repo: str,
+        folder: Path,
+        extra: dict[str, bytes] | None = None,
+        drop: tuple[str, ...] = (),
+        **kwargs,
+    ) -> FakeRepo:
+        files = {
+            p.relative_to(folder).as_posix(): p.read_bytes()
+            for p in sorted(folder.rglob("*"))
+            if p.is_file() and not p.relative_to(folder).as_posix().startswith(".")
+        }
         for path in drop:
             files.pop(path)
         return self.add_repo(repo, {**files, **(extra or {})}, **kwargs)
@@ -106,8 +116,12 @@ class FakeHub:
 
     def file_gets(self, path: str) -> list[Logged]:
         """Body requests (GET) for a repo file, either protocol."""
-        return [r for r in self.requests if r.method == "GET" and (r.path.endswith("/" + path)
-                or f"FilePath={path}" in r.path.replace("%2F", "/"))]
+        return [
+            r
+            for r in self.requests
+            if r.method == "GET"
+            and (r.path.endswith("/" + path) or f"FilePath={path}" in r.path.replace("%2F", "/"))
+        ]
 
     # --- server ------------------------------------------------------------------------------------
 
@@ -125,7 +139,9 @@ class FakeHub:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
         return self
 
     def stop(self) -> None:
@@ -159,8 +175,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _route(self, head: bool) -> None:
         hub = self.fake
         with hub._lock:
-            hub.requests.append(Logged(self.command, self.path, self.headers.get("Range"),
-                                       self.headers.get("Authorization")))
+            hub.requests.append(
+                Logged(self.command, self.path, self.headers.get("Range"), self.headers.get("Authorization"))
+            )
         url = urlsplit(self.path)
         path, query = unquote(url.path), parse_qs(url.query)
         routes = [
@@ -183,12 +200,18 @@ class _Handler(BaseHTTPRequestHandler):
     def _hf_repo(self, repo: str, rev: str | None) -> FakeRepo | None:
         found = self.fake.repos.get(repo)
         if found is None:
-            self._json(401, {"error": "Repository not found"}, {"X-Error-Code": "RepoNotFound",
-                                                                "X-Error-Message": "Repository not found"})
+            self._json(
+                401,
+                {"error": "Repository not found"},
+                {"X-Error-Code": "RepoNotFound", "X-Error-Message": "Repository not found"},
+            )
             return None
         if rev not in (None, "main", found.commit):
-            self._json(404, {"error": f"Invalid rev id: {rev}"}, {"X-Error-Code": "RevisionNotFound",
-                                                                 "X-Error-Message": f"Invalid rev id: {rev}"})
+            self._json(
+                404,
+                {"error": f"Invalid rev id: {rev}"},
+                {"X-Error-Code": "RevisionNotFound", "X-Error-Message": f"Invalid rev id: {rev}"},
+            )
             return None
         return found
 
@@ -203,13 +226,30 @@ class _Handler(BaseHTTPRequestHandler):
             if blobs:
                 sibling.update(size=len(found.files[path]), blobId=found.git_oid(path))
                 if found.is_lfs(path):
-                    sibling["lfs"] = {"sha256": found.sha256(path), "size": len(found.files[path]),
-                                      "pointerSize": 134}
+                    sibling["lfs"] = {
+                        "sha256": found.sha256(path),
+                        "size": len(found.files[path]),
+                        "pointerSize": 134,
+                    }
             siblings.append(sibling)
-        self._json(200, {"_id": found.commit[:24], "id": repo, "modelId": repo, "sha": found.commit,
-                         "private": False, "gated": "manual" if found.gated else False, "disabled": False,
-                         "library_name": "diffusers", "tags": ["diffusers"], "siblings": siblings,
-                         "lastModified": "2025-01-01T00:00:00.000Z", "downloads": 0, "likes": 0})
+        self._json(
+            200,
+            {
+                "_id": found.commit[:24],
+                "id": repo,
+                "modelId": repo,
+                "sha": found.commit,
+                "private": False,
+                "gated": "manual" if found.gated else False,
+                "disabled": False,
+                "library_name": "diffusers",
+                "tags": ["diffusers"],
+                "siblings": siblings,
+                "lastModified": "2025-01-01T00:00:00.000Z",
+                "downloads": 0,
+                "likes": 0,
+            },
+        )
 
     def _hf_tree(self, head: bool, query: dict, repo: str, rev: str, sub: str | None) -> None:
         found = self._hf_repo(repo, rev)
@@ -235,17 +275,23 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if found.gated and not self._token_ok(found):
             status = 403 if self.headers.get("Authorization") else 401
-            message = (f"Access to model {repo} is restricted. You must have access to it and be authenticated "
-                       "to access it. Please log in.")
+            message = (
+                f"Access to model {repo} is restricted. You must have access to it and be authenticated "
+                "to access it. Please log in."
+            )
             self._json(status, {"error": message}, {"X-Error-Code": "GatedRepo", "X-Error-Message": message})
             return
         if file not in found.files:
-            self._json(404, {"error": "Entry not found"}, {"X-Error-Code": "EntryNotFound",
-                                                            "X-Error-Message": "Entry not found"})
+            self._json(
+                404,
+                {"error": "Entry not found"},
+                {"X-Error-Code": "EntryNotFound", "X-Error-Message": "Entry not found"},
+            )
             return
         etag = found.sha256(file) if found.is_lfs(file) else found.git_oid(file)
-        self._send_file(head, repo, file, found.files[file],
-                        {"ETag": f'"{etag}"', "X-Repo-Commit": found.commit})
+        self._send_file(
+            head, repo, file, found.files[file], {"ETag": f'"{etag}"', "X-Repo-Commit": found.commit}
+        )
 
     # --- ModelScope --------------------------------------------------------------------------------
 
@@ -262,8 +308,15 @@ class _Handler(BaseHTTPRequestHandler):
         found = self._ms_repo(repo)
         if found is not None:
             owner, name = repo.split("/")
-            self._json(200, {"Code": 200, "Success": True, "Message": "success",
-                             "Data": {"Id": 1, "Name": name, "Path": owner, "ModelType": ["diffusers"]}})
+            self._json(
+                200,
+                {
+                    "Code": 200,
+                    "Success": True,
+                    "Message": "success",
+                    "Data": {"Id": 1, "Name": name, "Path": owner, "ModelType": ["diffusers"]},
+                },
+            )
 
     def _ms_files(self, head: bool, query: dict, repo: str) -> None:
         found = self._ms_repo(repo)
@@ -275,8 +328,17 @@ class _Handler(BaseHTTPRequestHandler):
             if root and not path.startswith(root + "/"):
                 continue
             data = found.files[path]
-            files.append({"Name": path.rsplit("/", 1)[-1], "Path": path, "Size": len(data), "Type": "blob",
-                          "Sha256": found.sha256(path), "Revision": found.commit, "IsLFS": found.is_lfs(path)})
+            files.append(
+                {
+                    "Name": path.rsplit("/", 1)[-1],
+                    "Path": path,
+                    "Size": len(data),
+                    "Type": "blob",
+                    "Sha256": found.sha256(path),
+                    "Revision": found.commit,
+                    "IsLFS": found.is_lfs(path),
+                }
+            )
         self._json(200, {"Code": 200, "Success": True, "Message": "success", "Data": {"Files": files}})
 
     def _ms_file(self, head: bool, query: dict, repo: str) -> None:
@@ -314,8 +376,12 @@ class _Handler(BaseHTTPRequestHandler):
             headers = {**headers, "Content-Range": f"bytes {start}-{len(data) - 1}/{len(data)}"}
         body = data[start:]
         self.send_response(status)
-        for name, value in {**headers, "Accept-Ranges": "bytes", "Content-Type": "application/octet-stream",
-                            "Content-Length": str(len(body) if not head else len(data))}.items():
+        for name, value in {
+            **headers,
+            "Accept-Ranges": "bytes",
+            "Content-Type": "application/octet-stream",
+            "Content-Length": str(len(body) if not head else len(data)),
+        }.items():
             self.send_header(name, value)
         self.end_headers()
         if head:
@@ -329,7 +395,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._count(key, fault.after)
             self.wfile.flush()
             self.close_connection = True
-            self.connection.shutdown(socket.SHUT_RDWR)   # the connection drops mid-file
+            self.connection.shutdown(socket.SHUT_RDWR)  # the connection drops mid-file
             return
         self.wfile.write(body)
         self._count(key, len(body))
@@ -341,8 +407,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _json(self, status: int, data: object, headers: dict[str, str] | None = None) -> None:
         body = json.dumps(data).encode()
         self.send_response(status)
-        for name, value in {**(headers or {}), "Content-Type": "application/json",
-                            "Content-Length": str(len(body))}.items():
+        for name, value in {
+            **(headers or {}),
+            "Content-Type": "application/json",
+            "Content-Length": str(len(body)),
+        }.items():
             self.send_header(name, value)
         self.end_headers()
         if self.command != "HEAD":
@@ -351,10 +420,10 @@ class _Handler(BaseHTTPRequestHandler):
 
 # --- the repos the weights tests use ---------------------------------------------------------------
 
-TINY = "tiny-i2vgen-xl"            # the tiny model served as a hub repo (0.5 s to build, 2.5 MB)
-REPO = "org/tiny-i2vgen"           # a pipeline repo: safetensors, plus files a fetch must leave out
-PICKLE_REPO = "org/pickle-vae"     # its vae has only diffusion_pytorch_model.bin
-GATED_REPO = "org/gated-i2vgen"    # licence-gated on the Hugging Face side; accepts token GOOD_TOKEN
+TINY = "tiny-i2vgen-xl"  # the tiny model served as a hub repo (0.5 s to build, 2.5 MB)
+REPO = "org/tiny-i2vgen"  # a pipeline repo: safetensors, plus files a fetch must leave out
+PICKLE_REPO = "org/pickle-vae"  # its vae has only diffusion_pytorch_model.bin
+GATED_REPO = "org/gated-i2vgen"  # licence-gated on the Hugging Face side; accepts token GOOD_TOKEN
 GOOD_TOKEN = "hf_accepted_licence"
 UNET = "unet/diffusion_pytorch_model.safetensors"
 VAE = "vae/diffusion_pytorch_model.safetensors"
@@ -370,6 +439,8 @@ EXTRAS = {
 def standard_hub(tiny_folder: Path) -> FakeHub:
     hub = FakeHub()
     hub.add_folder(REPO, tiny_folder, extra=EXTRAS)
-    hub.add_folder(PICKLE_REPO, tiny_folder, drop=(VAE,), extra={"vae/diffusion_pytorch_model.bin": b"p" * 999})
+    hub.add_folder(
+        PICKLE_REPO, tiny_folder, drop=(VAE,), extra={"vae/diffusion_pytorch_model.bin": b"p" * 999}
+    )
     hub.add_folder(GATED_REPO, tiny_folder, gated=True, tokens=(GOOD_TOKEN,))
     return hub

@@ -87,12 +87,21 @@ class Service:
         self.log_path = root / "serve.log"
         self.keys = settings.get("api_keys", "")
         env = {k: v for k, v in os.environ.items() if not k.startswith("I2V_")}
-        env.update({"I2V_HOST": "127.0.0.1", "I2V_PORT": str(self.port), "I2V_OUTPUTS_DIR": str(self.outputs),
-                    "I2V_MODELS_DIR": str(models_dir), "I2V_DEVICE": "cpu", "I2V_DATABASE_URL": "",
-                    "I2V_LOG_LEVEL": "INFO", "PYTHONUNBUFFERED": "1",
-                    # Tiny models gain nothing from a second thread, and the API and the test client share
-                    # CI's two cores with the worker: spin-waiting OpenMP threads make step times erratic.
-                    "OMP_NUM_THREADS": "1"})
+        env.update(
+            {
+                "I2V_HOST": "127.0.0.1",
+                "I2V_PORT": str(self.port),
+                "I2V_OUTPUTS_DIR": str(self.outputs),
+                "I2V_MODELS_DIR": str(models_dir),
+                "I2V_DEVICE": "cpu",
+                "I2V_DATABASE_URL": "",
+                "I2V_LOG_LEVEL": "INFO",
+                "PYTHONUNBUFFERED": "1",
+                # Tiny models gain nothing from a second thread, and the API and the test client share
+                # CI's two cores with the worker: spin-waiting OpenMP threads make step times erratic.
+                "OMP_NUM_THREADS": "1",
+            }
+        )
         env.update({f"I2V_{k.upper()}": str(v) for k, v in settings.items()})
         self.env = env
         self.process: subprocess.Popen | None = None
@@ -101,8 +110,14 @@ class Service:
 
     def start(self, wait_ready: bool = True, timeout: float = 180) -> Service:
         log = open(self.log_path, "ab")
-        self.process = subprocess.Popen([sys.executable, "-m", "i2v", "serve"], cwd=self.root, env=self.env,
-                                        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "i2v", "serve"],
+            cwd=self.root,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         log.close()
         if wait_ready:
             self.wait_ready(timeout)
@@ -139,7 +154,7 @@ class Service:
         try:
             return self.process.wait(timeout=timeout)
         finally:
-            for pid in tree:                           # never leave anything behind, even on failure
+            for pid in tree:  # never leave anything behind, even on failure
                 if alive(pid):
                     os.kill(pid, signal.SIGKILL)
 
@@ -166,8 +181,14 @@ class Service:
         files = {"image": ("in.png", image if image is not None else png_bytes(), "image/png")}
         return client.post("/v1/videos", files=files, data={k: str(v) for k, v in fields.items()})
 
-    def wait_job(self, client: httpx.Client, job_id: str, states: tuple[str, ...] = ("succeeded", "failed", "cancelled"),
-                 timeout: float = 120, until: Any = None) -> dict[str, Any]:
+    def wait_job(
+        self,
+        client: httpx.Client,
+        job_id: str,
+        states: tuple[str, ...] = ("succeeded", "failed", "cancelled"),
+        timeout: float = 120,
+        until: Any = None,
+    ) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             job = client.get(f"/v1/videos/{job_id}").json()

@@ -19,8 +19,16 @@ torch = pytest.importorskip("torch")
 
 from i2v.tiny.build import count_params, instantiate, resolve  # noqa: E402
 
-MODE_NAMES = ("two-stage", "two-stage-hq", "one-stage", "distilled", "keyframes", "audio-to-video",
-              "retake", "ic-lora")
+MODE_NAMES = (
+    "two-stage",
+    "two-stage-hq",
+    "one-stage",
+    "distilled",
+    "keyframes",
+    "audio-to-video",
+    "retake",
+    "ic-lora",
+)
 
 
 def _meta_params(component: Component) -> int:
@@ -63,10 +71,13 @@ def test_architecture_shape() -> None:
     assert set(arch_ltx.FULL) == {"ltx-video"} and set(arch_ltx.TINY) == {"tiny-ltx-video"}
     assert set(arch_ltx2.FULL) == {"ltx-2"} and set(arch_ltx2.TINY) == {"tiny-ltx-2"}
     # tiny and full share component names and classes, so code written for one runs on the other
-    for full, tiny in ((arch_ltx.FULL["ltx-video"], arch_ltx.TINY["tiny-ltx-video"]),
-                       (arch_ltx2.FULL["ltx-2"], arch_ltx2.TINY["tiny-ltx-2"])):
-        assert [(c.name, c.cls, c.kind) for c in full.components] == \
-               [(c.name, c.cls, c.kind) for c in tiny.components]
+    for full, tiny in (
+        (arch_ltx.FULL["ltx-video"], arch_ltx.TINY["tiny-ltx-video"]),
+        (arch_ltx2.FULL["ltx-2"], arch_ltx2.TINY["tiny-ltx-2"]),
+    ):
+        assert [(c.name, c.cls, c.kind) for c in full.components] == [
+            (c.name, c.cls, c.kind) for c in tiny.components
+        ]
 
 
 def test_pipeline_accepts_the_components() -> None:
@@ -76,12 +87,15 @@ def test_pipeline_accepts_the_components() -> None:
 
 
 def test_arch_modules_are_torch_free() -> None:
-    code = ("import sys; import i2v.catalogue.arch_ltx, i2v.catalogue.arch_ltx2; "
-            "assert 'torch' not in sys.modules and 'diffusers' not in sys.modules")
+    code = (
+        "import sys; import i2v.catalogue.arch_ltx, i2v.catalogue.arch_ltx2; "
+        "assert 'torch' not in sys.modules and 'diffusers' not in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
 # --- LTX-2 modes ------------------------------------------------------------------------------
+
 
 def test_modes_cover_the_eight_ltx_pipelines() -> None:
     assert tuple(arch_ltx2.LTX2_MODES) == MODE_NAMES

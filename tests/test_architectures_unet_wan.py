@@ -43,9 +43,19 @@ def params_of(c: Component) -> int:
 def test_every_family_has_its_full_and_tiny_ids():
     assert set(arch_i2vgen.FULL) == {"i2vgen-xl"}
     assert set(arch_svd.FULL) == {"svd-xt"}
-    assert set(arch_wan.FULL) == {"wan2.1-i2v-14b-480p", "wan2.1-i2v-14b-720p", "wan2.2-ti2v-5b", "wan2.2-i2v-a14b"}
+    assert set(arch_wan.FULL) == {
+        "wan2.1-i2v-14b-480p",
+        "wan2.1-i2v-14b-720p",
+        "wan2.2-ti2v-5b",
+        "wan2.2-i2v-a14b",
+    }
     assert set(arch_i2vgen.TINY) | set(arch_svd.TINY) | set(arch_wan.TINY) == {
-        "tiny-i2vgen-xl", "tiny-svd", "tiny-wan2.1-i2v", "tiny-wan2.2-ti2v", "tiny-wan2.2-i2v-a14b"}
+        "tiny-i2vgen-xl",
+        "tiny-svd",
+        "tiny-wan2.1-i2v",
+        "tiny-wan2.2-ti2v",
+        "tiny-wan2.2-i2v-a14b",
+    }
 
 
 @pytest.mark.parametrize("component", WEIGHTED)
@@ -82,8 +92,9 @@ def test_published_sizes():
     assert _b(ti2v.component("transformer").params) == pytest.approx(5.0, abs=0.01)
     # Wan 2.1 I2V-14B: the same 14.29B DiT plus decoupled image cross-attention: per layer a K and a V
     # projection 5120 -> 5120 and an RMSNorm, and an image embedder LN(1280) -> 1280 -> GELU -> 5120 -> LN.
-    image_branch = 40 * (2 * (5120 * 5120 + 5120) + 5120) + (2 * 1280 + 1280 * 1280 + 1280 + 1280 * 5120 + 5120
-                                                             + 2 * 5120)
+    image_branch = 40 * (2 * (5120 * 5120 + 5120) + 5120) + (
+        2 * 1280 + 1280 * 1280 + 1280 + 1280 * 5120 + 5120 + 2 * 5120
+    )
     assert wan21.component("transformer").params == expert + image_branch  # 16.39B
     # Wan technical report: Wan-VAE has 127M parameters. The Wan 2.2 VAE (16x) is ~0.7B.
     assert _b(wan21.component("vae").params) == pytest.approx(0.127, abs=0.001)
@@ -106,7 +117,9 @@ def test_published_sizes():
 def test_720p_and_480p_share_the_network():
     a = arch_wan.FULL["wan2.1-i2v-14b-480p"]
     b = arch_wan.FULL["wan2.1-i2v-14b-720p"]
-    assert [(c.name, c.cls, c.config) for c in a.components] == [(c.name, c.cls, c.config) for c in b.components]
+    assert [(c.name, c.cls, c.config) for c in a.components] == [
+        (c.name, c.cls, c.config) for c in b.components
+    ]
 
 
 def test_pipeline_config_names_known_ids():

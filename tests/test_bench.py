@@ -8,9 +8,26 @@ import sys
 
 def test_bench_arch_only_smoke(tmp_path):
     env = os.environ | {"I2V_DEVICE": "cpu", "I2V_MODELS_DIR": str(tmp_path / "models")}
-    result = subprocess.run([sys.executable, "-m", "i2v", "bench", "--model", "tiny-i2vgen-xl", "--arch-only",
-                             "--steps", "2", "--results-dir", str(tmp_path / "results"), "--json"],
-                            capture_output=True, text=True, env=env, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "i2v",
+            "bench",
+            "--model",
+            "tiny-i2vgen-xl",
+            "--arch-only",
+            "--steps",
+            "2",
+            "--results-dir",
+            str(tmp_path / "results"),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     (row,) = report["results"]

@@ -22,8 +22,9 @@ def env(tmp_path_factory):
 
 
 def i2v(env, *args, check=True):
-    result = subprocess.run([sys.executable, "-m", "i2v", *args], capture_output=True, text=True, env=env,
-                            timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-m", "i2v", *args], capture_output=True, text=True, env=env, timeout=600
+    )
     if check and result.returncode != 0:
         raise AssertionError(f"exit {result.returncode}\n{result.stdout}\n{result.stderr}")
     return result
@@ -33,12 +34,30 @@ def i2v(env, *args, check=True):
 def test_generate_writes_the_requested_video(env, tmp_path, model):
     spec = catalogue.get(model)
     c = spec.constraints
-    frames = c.nearest_frames(spec.defaults.frames + c.frames_step)   # not the default: the flag must work
+    frames = c.nearest_frames(spec.defaults.frames + c.frames_step)  # not the default: the flag must work
     fps = 12
     out = tmp_path / "out.mp4"
-    result = i2v(env, "generate", "--model", model, "--prompt", "a ball rolls", "--frames", str(frames),
-                 "--height", str(spec.defaults.height), "--width", str(spec.defaults.width),
-                 "--fps", str(fps), "--steps", "2", "--out", str(out), "--json")
+    result = i2v(
+        env,
+        "generate",
+        "--model",
+        model,
+        "--prompt",
+        "a ball rolls",
+        "--frames",
+        str(frames),
+        "--height",
+        str(spec.defaults.height),
+        "--width",
+        str(spec.defaults.width),
+        "--fps",
+        str(fps),
+        "--steps",
+        "2",
+        "--out",
+        str(out),
+        "--json",
+    )
     data = json.loads(result.stdout)
     info = probe_mp4(out)
     assert (info.frames, info.height, info.width) == (frames, spec.defaults.height, spec.defaults.width)
@@ -48,25 +67,56 @@ def test_generate_writes_the_requested_video(env, tmp_path, model):
 
 
 def test_invalid_frames_name_field_rule_and_nearest(env, tmp_path):
-    result = i2v(env, "generate", "--model", "tiny-ltx-video", "--frames", "12", "--out", str(tmp_path / "x.mp4"),
-                 check=False)
+    result = i2v(
+        env,
+        "generate",
+        "--model",
+        "tiny-ltx-video",
+        "--frames",
+        "12",
+        "--out",
+        str(tmp_path / "x.mp4"),
+        check=False,
+    )
     assert result.returncode == 2
-    assert "`frames` = 12" in result.stderr and "8k+1" in result.stderr and "nearest valid value: 9" in result.stderr
+    assert (
+        "`frames` = 12" in result.stderr
+        and "8k+1" in result.stderr
+        and "nearest valid value: 9" in result.stderr
+    )
     assert not (tmp_path / "x.mp4").exists()
 
 
 def test_not_an_image_is_a_clear_error(env, tmp_path):
     bogus = tmp_path / "notes.png"
     bogus.write_text("this is text")
-    result = i2v(env, "generate", "--model", "tiny-wan2.1-i2v", "--image", str(bogus), "--out",
-                 str(tmp_path / "x.mp4"), check=False)
+    result = i2v(
+        env,
+        "generate",
+        "--model",
+        "tiny-wan2.1-i2v",
+        "--image",
+        str(bogus),
+        "--out",
+        str(tmp_path / "x.mp4"),
+        check=False,
+    )
     assert result.returncode == 2 and "is not an image" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "x.mp4").exists()
 
 
 def test_missing_weights_give_the_fetch_command(env, tmp_path):
-    result = i2v(env, "generate", "--model", "svd-xt", "--preset", "fast", "--out", str(tmp_path / "x.mp4"),
-                 check=False)
+    result = i2v(
+        env,
+        "generate",
+        "--model",
+        "svd-xt",
+        "--preset",
+        "fast",
+        "--out",
+        str(tmp_path / "x.mp4"),
+        check=False,
+    )
     assert result.returncode == 3 and "i2v fetch svd-xt" in result.stderr
 
 

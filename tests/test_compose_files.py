@@ -67,16 +67,25 @@ def test_each_profile_fetches_then_serves(compose, profile):
 def test_cuda_reserves_the_env_file_gpus(compose):
     (device,) = compose["services"]["server-cuda"]["deploy"]["resources"]["reservations"]["devices"]
     assert device["driver"] == "nvidia" and device["capabilities"] == ["gpu"]
-    assert device["device_ids"] == ["${I2V_VISIBLE_DEVICES:-0}"] and "count" not in device   # exclusive keys
+    assert device["device_ids"] == ["${I2V_VISIBLE_DEVICES:-0}"] and "count" not in device  # exclusive keys
 
 
 def test_npu_nodes_driver_mounts_and_group(compose):
     npu = compose["services"]["server-npu"]
-    assert npu["devices"] == ["/dev/davinci_manager", "/dev/devmm_svm", "/dev/hisi_hdc"]   # davinciN: the override
+    assert npu["devices"] == [
+        "/dev/davinci_manager",
+        "/dev/devmm_svm",
+        "/dev/hisi_hdc",
+    ]  # davinciN: the override
     assert npu["group_add"] == ["${I2V_NPU_GID:-1000}"]
     mounts = {v["target"]: v for v in npu["volumes"] if isinstance(v, dict) and v["target"] != "/models"}
-    assert set(mounts) == {"/usr/local/dcmi", "/usr/local/bin/npu-smi", "/usr/local/Ascend/driver/lib64",
-                           "/usr/local/Ascend/driver/version.info", "/etc/ascend_install.info"}
+    assert set(mounts) == {
+        "/usr/local/dcmi",
+        "/usr/local/bin/npu-smi",
+        "/usr/local/Ascend/driver/lib64",
+        "/usr/local/Ascend/driver/version.info",
+        "/etc/ascend_install.info",
+    }
     for target, mount in mounts.items():
         assert mount["read_only"] and mount["bind"] == {"create_host_path": False}
         assert mount["source"] == "${I2V_DRIVER_ROOT:-}" + target
@@ -98,7 +107,9 @@ def atlas(monkeypatch) -> hardware.HardwareReport:
 
 
 def test_override_switches_to_the_ascend_runtime_when_docker_has_it(atlas):
-    with_runtime = dataclasses.replace(atlas, docker=hardware.DockerInfo(available=True, runtimes=("ascend", "runc")))
+    with_runtime = dataclasses.replace(
+        atlas, docker=hardware.DockerInfo(available=True, runtimes=("ascend", "runc"))
+    )
     text = compose_override.render(with_runtime)
     assert "runtime: ascend\n" in text and 'ASCEND_VISIBLE_DEVICES: "0,1,2,3,4,5,6,7"' in text
     assert "devices: !reset []\n" in text and "volumes: !override\n" in text and "/dev/davinci" not in text
@@ -148,8 +159,11 @@ def test_stages_dependencies_before_source(name):
 @pytest.mark.parametrize("name", ["Dockerfile.cuda", "Dockerfile.cann"])
 def test_runtime_stage_non_root_healthcheck_init_labels(name):
     ins = instructions(DOCKER / name)
-    runtime = ins[next(i for i, line in enumerate(ins) if line.endswith("AS runtime")):
-                  next(i for i, line in enumerate(ins) if line.endswith("AS test"))]
+    runtime = ins[
+        next(i for i, line in enumerate(ins) if line.endswith("AS runtime")) : next(
+            i for i, line in enumerate(ins) if line.endswith("AS test")
+        )
+    ]
     user = next(line for line in runtime if line.startswith("USER "))
     assert user.split()[1].split(":")[0] not in ("root", "0")
     health = next(line for line in runtime if line.startswith("HEALTHCHECK "))
@@ -160,9 +174,12 @@ def test_runtime_stage_non_root_healthcheck_init_labels(name):
 
 def test_base_images_are_the_real_names():
     assert containers.base_images(DOCKER / "Dockerfile.cuda") == ["nvidia/cuda:12.8.1-base-ubuntu22.04"]
-    assert containers.base_images(DOCKER / "Dockerfile.cann") == ["quay.io/ascend/cann:8.3.rc2-910b-ubuntu22.04-py3.11"]
-    assert containers.base_images(DOCKER / "Dockerfile.cann", {"CHIP": "310p", "OS": "openeuler24.03"}) == \
-        ["quay.io/ascend/cann:8.3.rc2-310p-openeuler24.03-py3.11"]
+    assert containers.base_images(DOCKER / "Dockerfile.cann") == [
+        "quay.io/ascend/cann:8.3.rc2-910b-ubuntu22.04-py3.11"
+    ]
+    assert containers.base_images(DOCKER / "Dockerfile.cann", {"CHIP": "310p", "OS": "openeuler24.03"}) == [
+        "quay.io/ascend/cann:8.3.rc2-310p-openeuler24.03-py3.11"
+    ]
 
 
 # ---------------------------------------------------------------------------------------------- locks and bake
@@ -189,8 +206,10 @@ def test_locks_pin_and_hash_everything_pyproject_needs(family, arch):
     assert not {name for name in pinned if lock.TORCH_BUILD.match(name)}
     optional = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     wanted = requirement_names([r for extra in family.extras for r in optional[extra]]) - {"torch"}
-    assert wanted <= pinned, f"{lock.lock_path(family, arch).name} lacks {sorted(wanted - pinned)}: " \
-                             "run python docker/requirements/lock.py"
+    assert wanted <= pinned, (
+        f"{lock.lock_path(family, arch).name} lacks {sorted(wanted - pinned)}: "
+        "run python docker/requirements/lock.py"
+    )
 
 
 def test_torch_pins_agree_across_lock_dockerfiles_and_bake():
@@ -198,10 +217,16 @@ def test_torch_pins_agree_across_lock_dockerfiles_and_bake():
     bake = (DOCKER / "docker-bake.hcl").read_text()
     assert arg_default("Dockerfile.cuda", "TORCH_VERSION") == families["cuda"]
     assert arg_default("Dockerfile.cann", "TORCH_VERSION") == families["cann"]
-    assert f'cuda = "12.8", image = "{arg_default("Dockerfile.cuda", "CUDA_VERSION")}", torch = "{families["cuda"]}"' in bake
+    assert (
+        f'cuda = "12.8", image = "{arg_default("Dockerfile.cuda", "CUDA_VERSION")}", torch = "{families["cuda"]}"'
+        in bake
+    )
     assert f'cann = "{arg_default("Dockerfile.cann", "CANN_VERSION")}", torch = "{families["cann"]}"' in bake
-    cpu = bake[bake.index('target "cpu"'):]
-    assert f'BUILD_BASE      = "{containers.CPU_BASE}"' in cpu and f'RUNTIME_BASE    = "{containers.CPU_BASE}"' in cpu
+    cpu = bake[bake.index('target "cpu"') :]
+    assert (
+        f'BUILD_BASE      = "{containers.CPU_BASE}"' in cpu
+        and f'RUNTIME_BASE    = "{containers.CPU_BASE}"' in cpu
+    )
 
 
 # ---------------------------------------------------------------------------------------------- scripts
@@ -219,9 +244,15 @@ class Ready(http.server.BaseHTTPRequestHandler):
 
 
 def healthcheck(port: int) -> int:
-    env = {**os.environ, "I2V_PORT": str(port), "HTTP_PROXY": "http://127.0.0.1:9", "http_proxy": "http://127.0.0.1:9"}
-    return subprocess.run([sys.executable, str(DOCKER / "scripts" / "healthcheck.py")], env=env,
-                          capture_output=True, timeout=30).returncode
+    env = {
+        **os.environ,
+        "I2V_PORT": str(port),
+        "HTTP_PROXY": "http://127.0.0.1:9",
+        "http_proxy": "http://127.0.0.1:9",
+    }
+    return subprocess.run(
+        [sys.executable, str(DOCKER / "scripts" / "healthcheck.py")], env=env, capture_output=True, timeout=30
+    ).returncode
 
 
 @pytest.mark.parametrize(("status", "code"), [(200, 0), (503, 1)])
@@ -230,7 +261,7 @@ def test_healthcheck_passes_only_on_ready(status, code):
     server = http.server.HTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        assert healthcheck(server.server_address[1]) == code   # never through the proxy in the environment
+        assert healthcheck(server.server_address[1]) == code  # never through the proxy in the environment
     finally:
         server.shutdown()
         server.server_close()
@@ -247,8 +278,13 @@ def test_entrypoint_sources_each_set_env_then_runs_the_command(tmp_path):
         script.write_text(f'export STUB="${{STUB:-}}{n}"\n')
         scripts.append(str(script))
     env = {**os.environ, "I2V_SET_ENV": " ".join([*scripts, str(tmp_path / "missing.sh")])}
-    out = subprocess.run(["bash", str(DOCKER / "scripts" / "entrypoint.sh"), "sh", "-c", 'echo "$STUB:$0"', "argv0"],
-                         env=env, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["bash", str(DOCKER / "scripts" / "entrypoint.sh"), "sh", "-c", 'echo "$STUB:$0"', "argv0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert out == "12:argv0\n"
 
 
@@ -256,8 +292,13 @@ def test_make_up_provisions_then_waits_for_healthy(tmp_path):
     env_file = tmp_path / ".env"
     env_file.write_text("I2V_IMAGE=docker.io/i2vdeploy/i2v-deploy:0.1.0-cann8.3.rc2-310p-openeuler24.03\n")
     (tmp_path / compose_override.NAME).write_text(compose_override.MARKER + "\n")
-    out = subprocess.run(["make", "-n", "-W", ".venv/.installed", "up", "build-cann", f"ENV_FILE={env_file}"],
-                         cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["make", "-n", "-W", ".venv/.installed", "up", "build-cann", f"ENV_FILE={env_file}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert f"provision env --output {env_file}" in out
     assert f"--env-file {env_file} -f compose.yaml -f {tmp_path}/compose.override.yaml up -d --wait" in out
     assert "cann-8-3-rc2-310p-openeuler24-03" in out
@@ -265,7 +306,7 @@ def test_make_up_provisions_then_waits_for_healthy(tmp_path):
 
 def test_release_workflow_bakes_every_target_on_tags():
     workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "images.yml").read_text())
-    assert workflow[True]["push"]["tags"] == ["v*"]          # YAML 1.1 reads the key `on` as True
+    assert workflow[True]["push"]["tags"] == ["v*"]  # YAML 1.1 reads the key `on` as True
     steps = " ".join(str(s.get("run", "")) for job in workflow["jobs"].values() for s in job["steps"])
     assert "docker buildx bake -f docker/docker-bake.hcl --print" in steps
     assert 'docker buildx bake -f docker/docker-bake.hcl --push "${{ matrix.target }}"' in steps

@@ -30,7 +30,7 @@ GOLDEN_GID = 1000
 
 
 def fixed_host(tmp_path: Path, name: str) -> Path:
-    shutil.copy(HOSTS_DIR / "_replay.sh", tmp_path / "_replay.sh")     # the fakes call ../../_replay.sh
+    shutil.copy(HOSTS_DIR / "_replay.sh", tmp_path / "_replay.sh")  # the fakes call ../../_replay.sh
     host = tmp_path / name
     shutil.copytree(HOSTS_DIR / name, host, symlinks=True)
     (host / "root" / "proc").mkdir(parents=True, exist_ok=True)
@@ -60,7 +60,10 @@ def written(monkeypatch, tmp_path: Path, name: str) -> dict[str, str]:
 @pytest.mark.parametrize("name", host_names())
 def test_provision_writes_the_golden_files(monkeypatch, tmp_path, name):
     files = written(monkeypatch, tmp_path, name)
-    golden = {"env": GOLDEN / f"{name}.env", "compose.override.yaml": GOLDEN / f"{name}.compose.override.yaml"}
+    golden = {
+        "env": GOLDEN / f"{name}.env",
+        "compose.override.yaml": GOLDEN / f"{name}.compose.override.yaml",
+    }
     if os.environ.get("I2V_UPDATE_GOLDEN") == "1":
         GOLDEN.mkdir(exist_ok=True)
         for kind, path in golden.items():
@@ -78,7 +81,9 @@ def test_provision_writes_the_golden_files(monkeypatch, tmp_path, name):
 
 def test_every_npu_host_gets_an_override_and_no_other_does():
     overrides = {p.name.split(".")[0] for p in GOLDEN.glob("*.compose.override.yaml")}
-    npu_hosts = {p.name.split(".")[0] for p in GOLDEN.glob("*.env") if "COMPOSE_PROFILES=npu\n" in p.read_text()}
+    npu_hosts = {
+        p.name.split(".")[0] for p in GOLDEN.glob("*.env") if "COMPOSE_PROFILES=npu\n" in p.read_text()
+    }
     assert npu_hosts and overrides == npu_hosts
 
 

@@ -24,8 +24,12 @@ def report(tmp_path_factory, pytestconfig) -> dict:
     path = tmp_path_factory.mktemp("containers") / "report.json"
     capture = pytestconfig.pluginmanager.getplugin("capturemanager")
     with capture.global_and_fixture_disabled():
-        subprocess.run([sys.executable, str(ROOT / "scripts" / "containers.py"), "--report", str(path)],
-                       cwd=ROOT, timeout=40 * 60, check=False)
+        subprocess.run(
+            [sys.executable, str(ROOT / "scripts" / "containers.py"), "--report", str(path)],
+            cwd=ROOT,
+            timeout=40 * 60,
+            check=False,
+        )
     if not path.exists():
         pytest.fail("scripts/containers.py wrote no report; its output is above")
     return json.loads(path.read_text())
@@ -42,9 +46,17 @@ def assert_ok(report: dict, prefix: str) -> None:
     assert not failed, "\n".join(failed)
 
 
-@pytest.mark.parametrize("prefix", [
-    "tools:", "hadolint", "compose config", "engine:", "stand-in base images", "this machine's CPU torch",
-])
+@pytest.mark.parametrize(
+    "prefix",
+    [
+        "tools:",
+        "hadolint",
+        "compose config",
+        "engine:",
+        "stand-in base images",
+        "this machine's CPU torch",
+    ],
+)
 def test_static_checks_and_setup(report, prefix):
     assert_ok(report, prefix)
 
@@ -59,7 +71,9 @@ def test_every_stage_builds_on_the_stand_in_base(report, dockerfile):
 def test_source_only_change_reuses_the_dependency_layers(report):
     assert_ok(report, "rebuild Dockerfile.cuda")
     rerun = report["figures"]["rebuild_rerun"]
-    assert rerun and not [step for step in rerun if step.startswith(("[base", "[deps")) or "/opt/venv /opt/venv" in step]
+    assert rerun and not [
+        step for step in rerun if step.startswith(("[base", "[deps")) or "/opt/venv /opt/venv" in step
+    ]
 
 
 def test_cann_entrypoint_sources_set_env(report):
@@ -76,6 +90,8 @@ def test_service_user_is_not_root(report):
     assert_ok(report, "the service runs as a non-root user")
 
 
-@pytest.mark.parametrize("profile", ["cuda", "npu"], ids=lambda p: f"{p}-service")   # id "cuda" would mean @cuda
+@pytest.mark.parametrize(
+    "profile", ["cuda", "npu"], ids=lambda p: f"{p}-service"
+)  # id "cuda" would mean @cuda
 def test_accelerator_services_request_their_devices(report, profile):
     assert_ok(report, f"{profile} service requests its devices")

@@ -25,7 +25,7 @@ from i2v.devices import (
 
 try:
     import fake_torch_npu as fake_module
-except ImportError:   # tests/ is a package
+except ImportError:  # tests/ is a package
     from tests import fake_torch_npu as fake_module
 
 REPO = Path(__file__).resolve().parents[1]
@@ -41,8 +41,14 @@ def fresh_selection(monkeypatch):
 
 def run_python(code: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'tests'}"}
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
-                          env=env, cwd=REPO, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=120,
+    )
 
 
 # -- selection -------------------------------------------------------------------------------
@@ -51,7 +57,7 @@ def test_env_selects_cpu(monkeypatch):
     device = select_device()
     assert isinstance(device, CpuDevice)
     assert device.torch_device() == torch.device("cpu")
-    assert select_device() is device   # chosen once
+    assert select_device() is device  # chosen once
 
 
 def test_argument_overrides_env(monkeypatch):
@@ -62,7 +68,9 @@ def test_argument_overrides_env(monkeypatch):
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present")
 def test_env_cuda_without_gpu_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("I2V_DEVICE", "cuda")
-    with pytest.raises(DeviceUnavailableError, match=r"I2V_DEVICE=cuda but torch .*; set I2V_DEVICE=auto or cpu"):
+    with pytest.raises(
+        DeviceUnavailableError, match=r"I2V_DEVICE=cuda but torch .*; set I2V_DEVICE=auto or cpu"
+    ):
         select_device()
 
 
@@ -93,9 +101,12 @@ def test_broken_torch_npu_install_is_reported_not_skipped(monkeypatch, tmp_path)
     package = tmp_path / "torch_npu"
     package.mkdir()
     (package / "__init__.py").write_text(
-        "raise ImportError('libhccl.so: cannot open shared object file: No such file or directory')\n")
+        "raise ImportError('libhccl.so: cannot open shared object file: No such file or directory')\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
-    with pytest.raises(DeviceUnavailableError, match=r"libhccl.so.*source /usr/local/Ascend/ascend-toolkit/set_env.sh"):
+    with pytest.raises(
+        DeviceUnavailableError, match=r"libhccl.so.*source /usr/local/Ascend/ascend-toolkit/set_env.sh"
+    ):
         select_device("auto")
     assert "torch_npu" not in sys.modules
 
@@ -103,7 +114,9 @@ def test_broken_torch_npu_install_is_reported_not_skipped(monkeypatch, tmp_path)
 @pytest.mark.parametrize("value", ["tpu", "gpu", "cuda:0"])
 def test_unknown_device_names_value_and_choices(monkeypatch, value):
     monkeypatch.setenv("I2V_DEVICE", value)
-    with pytest.raises(ValueError, match=rf"I2V_DEVICE='{value}' is not a device; use one of auto, npu, cuda, cpu"):
+    with pytest.raises(
+        ValueError, match=rf"I2V_DEVICE='{value}' is not a device; use one of auto, npu, cuda, cpu"
+    ):
         select_device()
     with pytest.raises(ValueError, match=rf"name='{value}'"):
         select_device(value)
@@ -122,9 +135,16 @@ def test_importing_devices_and_video_imports_no_torch():
 
 
 # -- dtypes ----------------------------------------------------------------------------------
-@pytest.mark.parametrize(("capability", "dtype"), [((7, 0), "float16"), ((7, 5), "float16"),
-                                                   ((8, 0), "bfloat16"), ((8, 9), "bfloat16"),
-                                                   ((9, 0), "bfloat16")])
+@pytest.mark.parametrize(
+    ("capability", "dtype"),
+    [
+        ((7, 0), "float16"),
+        ((7, 5), "float16"),
+        ((8, 0), "bfloat16"),
+        ((8, 9), "bfloat16"),
+        ((9, 0), "bfloat16"),
+    ],
+)
 def test_cuda_dtype_follows_compute_capability(capability, dtype):
     assert choose_dtype("cuda", compute_capability=capability) == dtype
 
@@ -150,7 +170,9 @@ def test_pre_ampere_gpu_refuses_bf16_with_advice():
     device = TuringGpu()
     assert device.preferred_dtype() == torch.float16
     assert not device.supports_dtype(torch.bfloat16)
-    with pytest.raises(ValueError, match=r"compute capability of at least 8.0; this one has 7.5. Use float16"):
+    with pytest.raises(
+        ValueError, match=r"compute capability of at least 8.0; this one has 7.5. Use float16"
+    ):
         device.check_dtype("bf16")
     assert device.supports_dtype(torch.float64)
 
@@ -198,31 +220,42 @@ def test_npu_device_queries_torch_npu(fake_torch_npu):
     device.reset_peak_memory_stats()
     device.synchronize()
     device.empty_cache()
-    assert {"synchronize", "empty_cache", "reset_peak_memory_stats", "is_bf16_supported"} <= set(fake_torch_npu.calls)
+    assert {"synchronize", "empty_cache", "reset_peak_memory_stats", "is_bf16_supported"} <= set(
+        fake_torch_npu.calls
+    )
     assert device.max_memory_allocated() == 0
 
 
 # -- OOM -------------------------------------------------------------------------------------
-CUDA_OOM = ("CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of 79.19 GiB of which "
-            "1.06 GiB is free.")
-NPU_OOM = ("NPU out of memory. Tried to allocate 2.00 GiB (NPU 0; 60.96 GiB total capacity; 57.12 GiB already "
-           "allocated; 57.12 GiB current active; 1.21 GiB free; 58.02 GiB reserved in total by PyTorch)")
-CPU_OOM = ("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate memory: you tried to "
-           "allocate 1099511627776 bytes. Error code 12 (Cannot allocate memory)")
+CUDA_OOM = (
+    "CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of 79.19 GiB of which "
+    "1.06 GiB is free."
+)
+NPU_OOM = (
+    "NPU out of memory. Tried to allocate 2.00 GiB (NPU 0; 60.96 GiB total capacity; 57.12 GiB already "
+    "allocated; 57.12 GiB current active; 1.21 GiB free; 58.02 GiB reserved in total by PyTorch)"
+)
+CPU_OOM = (
+    "[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate memory: you tried to "
+    "allocate 1099511627776 bytes. Error code 12 (Cannot allocate memory)"
+)
 
 
-@pytest.mark.parametrize(("device", "exc", "expected"), [
-    (CudaDevice(), torch.OutOfMemoryError(CUDA_OOM), True),
-    (CudaDevice(), RuntimeError(CUDA_OOM), True),
-    (CudaDevice(), RuntimeError("mat1 and mat2 shapes cannot be multiplied"), False),
-    (NpuDevice(), RuntimeError(NPU_OOM), True),
-    (NpuDevice(), torch.OutOfMemoryError(NPU_OOM), True),
-    (NpuDevice(), ValueError(NPU_OOM), False),
-    (NpuDevice(), RuntimeError("call aclnnFlashAttentionScore failed"), False),
-    (CpuDevice(), MemoryError(), True),
-    (CpuDevice(), RuntimeError(CPU_OOM), True),
-    (CpuDevice(), RuntimeError(NPU_OOM), False),
-])
+@pytest.mark.parametrize(
+    ("device", "exc", "expected"),
+    [
+        (CudaDevice(), torch.OutOfMemoryError(CUDA_OOM), True),
+        (CudaDevice(), RuntimeError(CUDA_OOM), True),
+        (CudaDevice(), RuntimeError("mat1 and mat2 shapes cannot be multiplied"), False),
+        (NpuDevice(), RuntimeError(NPU_OOM), True),
+        (NpuDevice(), torch.OutOfMemoryError(NPU_OOM), True),
+        (NpuDevice(), ValueError(NPU_OOM), False),
+        (NpuDevice(), RuntimeError("call aclnnFlashAttentionScore failed"), False),
+        (CpuDevice(), MemoryError(), True),
+        (CpuDevice(), RuntimeError(CPU_OOM), True),
+        (CpuDevice(), RuntimeError(NPU_OOM), False),
+    ],
+)
 def test_is_oom(device, exc, expected):
     assert device.is_oom(exc) is expected
 
@@ -230,7 +263,7 @@ def test_is_oom(device, exc, expected):
 def test_real_cpu_allocation_failure_is_oom():
     try:
         torch.empty(1 << 62, dtype=torch.uint8)
-    except Exception as exc:   # noqa: BLE001 - whatever torch raises is what is_oom must recognise
+    except Exception as exc:  # noqa: BLE001 - whatever torch raises is what is_oom must recognise
         assert CpuDevice().is_oom(exc), repr(exc)
     else:
         pytest.skip("the allocator granted 4 EiB")
@@ -249,7 +282,7 @@ def test_npu_precision_policy():
     with pytest.raises(ValueError, match="float64 is not supported on npu; use float32"):
         device.check_dtype("double")
     with pytest.raises(dataclasses.FrozenInstanceError):
-        policy.allow_float64 = True   # type: ignore[misc]
+        policy.allow_float64 = True  # type: ignore[misc]
 
 
 def test_cuda_and_cpu_precision_policy():
@@ -263,7 +296,7 @@ def test_cuda_and_cpu_precision_policy():
 
 def test_bf16_on_npu_follows_torch_npu(fake_torch_npu):
     assert NpuDevice().supports_dtype("bfloat16")
-    fake_torch_npu.npu.is_bf16_supported = lambda: False   # a 310P
+    fake_torch_npu.npu.is_bf16_supported = lambda: False  # a 310P
     assert NpuDevice().preferred_dtype() == torch.float16
     assert not NpuDevice().supports_dtype("bfloat16")
 
@@ -272,13 +305,24 @@ def test_bf16_on_npu_follows_torch_npu(fake_torch_npu):
 def tiny_wan_transformer():
     from diffusers import WanTransformer3DModel
 
-    return WanTransformer3DModel(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12,
-                                 in_channels=4, out_channels=4, text_dim=16, freq_dim=32, ffn_dim=16,
-                                 num_layers=1, rope_max_seq_len=32)
+    return WanTransformer3DModel(
+        patch_size=(1, 2, 2),
+        num_attention_heads=2,
+        attention_head_dim=12,
+        in_channels=4,
+        out_channels=4,
+        text_dim=16,
+        freq_dim=32,
+        ffn_dim=16,
+        num_layers=1,
+        rope_max_seq_len=32,
+    )
 
 
 def attention_backends(model) -> set:
-    return {getattr(m.processor, "_attention_backend", None) for m in model.modules() if hasattr(m, "processor")}
+    return {
+        getattr(m.processor, "_attention_backend", None) for m in model.modules() if hasattr(m, "processor")
+    }
 
 
 @pytest.mark.parametrize("family", ["wan2.1", "wan2.2", "ltx-video", "ltx-2"])
@@ -317,7 +361,7 @@ def test_apply_attention_sets_the_backend_on_every_denoiser():
         for model in (Pipe.transformer, Pipe.transformer_2):
             assert {b.value for b in attention_backends(model) if b is not None} == {"native"}
     finally:
-        Pipe.transformer.reset_attention_backend()   # diffusers also keeps a process-wide active backend
+        Pipe.transformer.reset_attention_backend()  # diffusers also keeps a process-wide active backend
 
 
 def test_apply_native_npu_attention_needs_real_torch_npu(fake_torch_npu):
@@ -336,10 +380,18 @@ def test_apply_native_npu_attention_needs_real_torch_npu(fake_torch_npu):
 def test_npu_flash_attention_on_a_unet_needs_real_torch_npu(fake_torch_npu):
     from diffusers import UNet2DConditionModel
 
-    unet = UNet2DConditionModel(block_out_channels=(8, 16), layers_per_block=1, sample_size=8, in_channels=4,
-                                out_channels=4, down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-                                up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), cross_attention_dim=8,
-                                attention_head_dim=2, norm_num_groups=4)
+    unet = UNet2DConditionModel(
+        block_out_channels=(8, 16),
+        layers_per_block=1,
+        sample_size=8,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=8,
+        attention_head_dim=2,
+        norm_num_groups=4,
+    )
     with pytest.raises(ImportError, match="AttnProcessorNPU requires torch_npu"):
         NpuDevice().apply_attention(unet, "i2vgen-xl")
 
@@ -355,10 +407,20 @@ def test_apply_native_npu_attention_on_real_npu():
 def test_configure_pipeline_changes_nothing_where_float64_is_allowed():
     from diffusers import LTX2VideoTransformer3DModel
 
-    model = LTX2VideoTransformer3DModel(in_channels=4, out_channels=4, num_attention_heads=2, attention_head_dim=8,
-                                        cross_attention_dim=16, audio_in_channels=4, audio_out_channels=4,
-                                        audio_num_attention_heads=2, audio_attention_head_dim=4,
-                                        audio_cross_attention_dim=8, num_layers=1, caption_channels=16)
+    model = LTX2VideoTransformer3DModel(
+        in_channels=4,
+        out_channels=4,
+        num_attention_heads=2,
+        attention_head_dim=8,
+        cross_attention_dim=16,
+        audio_in_channels=4,
+        audio_out_channels=4,
+        audio_num_attention_heads=2,
+        audio_attention_head_dim=4,
+        audio_cross_attention_dim=8,
+        num_layers=1,
+        caption_channels=16,
+    )
     assert configure_pipeline_for_device(model, "ltx-2", CpuDevice()) == ()
     assert configure_pipeline_for_device(model, "wan2.1", NpuDevice()) == ()
     assert model.rope.double_precision and model.config.rope_double_precision

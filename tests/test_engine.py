@@ -56,7 +56,7 @@ def test_progress_per_step_with_eta(engine, image):
     steps = [p for p in seen if p.stage == "denoising"]
     assert [p.step for p in steps] == [1, 2, 3] and all(p.total == 3 for p in steps)
     assert steps[-1].eta_s == 0 and steps[0].seconds_per_step > 0
-    assert steps[-1].memory_mib is not None and steps[-1].memory_mib > 0   # logged on the last step
+    assert steps[-1].memory_mib is not None and steps[-1].memory_mib > 0  # logged on the last step
 
 
 def test_injected_out_of_memory_fails_that_run_and_the_next_succeeds(engine, image):
@@ -104,7 +104,7 @@ def test_request_that_cannot_fit_is_refused_before_it_starts(tmp_path, image):
     small = Engine(Settings(models_dir=tmp_path, device="cpu"), device=_SmallCpu())
     with pytest.raises(PlanRefusedError, match="does not fit"):
         small.generate(request(), image)
-    assert small._pipe is None                   # nothing was loaded
+    assert small._pipe is None  # nothing was loaded
 
 
 def test_missing_weights_name_the_fetch_command(tmp_path, image):

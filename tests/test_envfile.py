@@ -19,8 +19,11 @@ def test_new_file_then_rerun_is_byte_identical(tmp_path):
     assert write_atomic(path, render(ENTRIES, path.read_text())) is False
     assert path.read_bytes() == first
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert parse(first.decode()) == {"COMPOSE_PROFILES": "cuda", "I2V_MODEL": "i2vgen-xl",
-                                     "HF_ENDPOINT": "https://hf-mirror.com"}
+    assert parse(first.decode()) == {
+        "COMPOSE_PROFILES": "cuda",
+        "I2V_MODEL": "i2vgen-xl",
+        "HF_ENDPOINT": "https://hf-mirror.com",
+    }
 
 
 def test_user_lines_and_choices_are_kept_facts_recomputed(tmp_path):
@@ -32,10 +35,10 @@ def test_user_lines_and_choices_are_kept_facts_recomputed(tmp_path):
     path.write_text(edited)
     text = render(ENTRIES, path.read_text())
     values = parse(text)
-    assert values["I2V_MODEL"] == "svd-xt"                 # a choice: the user's value wins
-    assert values["COMPOSE_PROFILES"] == "cuda"            # a fact: recomputed
+    assert values["I2V_MODEL"] == "svd-xt"  # a choice: the user's value wins
+    assert values["COMPOSE_PROFILES"] == "cuda"  # a fact: recomputed
     assert "# my proxy\nHTTPS_PROXY=http://10.0.0.1:3128\n" in text
-    assert render(ENTRIES, text) == text                   # stable from there on
+    assert render(ENTRIES, text) == text  # stable from there on
 
 
 def test_new_managed_keys_are_appended(tmp_path):

@@ -62,8 +62,22 @@ def test_h100x8_csv_gives_eight_hoppers_with_uuids_and_bus_ids():
 @pytest.mark.parametrize(
     ("host", "name", "total", "free", "capability", "uuid"),
     [
-        ("rtx4090", "NVIDIA GeForce RTX 4090", 24564, 24210, "8.9", "GPU-8ee5f1e0-e705-aac5-6d6e-b97ad59601ef"),
-        ("rtx3060-12g", "NVIDIA GeForce RTX 3060", 12288, 10614, "8.6", "GPU-af4b4c75-6037-6435-74fd-56d537593282"),
+        (
+            "rtx4090",
+            "NVIDIA GeForce RTX 4090",
+            24564,
+            24210,
+            "8.9",
+            "GPU-8ee5f1e0-e705-aac5-6d6e-b97ad59601ef",
+        ),
+        (
+            "rtx3060-12g",
+            "NVIDIA GeForce RTX 3060",
+            12288,
+            10614,
+            "8.6",
+            "GPU-af4b4c75-6037-6435-74fd-56d537593282",
+        ),
     ],
 )
 def test_single_consumer_gpu_csv(host, name, total, free, capability, uuid):
@@ -107,7 +121,9 @@ def test_910b3x8_table_reads_hbm_not_the_memory_column():
     used = [3396, 3394, 3201, 3201, 3381, 3200, 3201, 3200]
     assert [npu.memory_free_mib for npu in npus] == [65536 - value for value in used]
     assert [npu.bus_id for npu in npus][:3] == ["0000:C1:00.0", "0000:01:00.0", "0000:C2:00.0"]
-    assert {(npu.chip_id, npu.device_id, npu.uuid, npu.compute_capability) for npu in npus} == {(0, None, None, None)}
+    assert {(npu.chip_id, npu.device_id, npu.uuid, npu.compute_capability) for npu in npus} == {
+        (0, None, None, None)
+    }
 
 
 def test_910b4_is_32_gib():
@@ -120,9 +136,25 @@ def test_910b4_is_32_gib():
 def test_310p_has_two_chips_per_card_gapped_ids_and_ddr_memory():
     chips = parse_npu_smi_info(recorded("310p", "npu-smi.info.txt"))
     assert [(chip.index, chip.chip_id, chip.device_id) for chip in chips] == [
-        (1, 0, 0), (1, 1, 1), (2, 0, 2), (2, 1, 3), (4, 0, 4), (4, 1, 5), (5, 0, 6), (5, 1, 7),
+        (1, 0, 0),
+        (1, 1, 1),
+        (2, 0, 2),
+        (2, 1, 3),
+        (4, 0, 4),
+        (4, 1, 5),
+        (5, 0, 6),
+        (5, 1, 7),
     ]
-    assert [chip.memory_total_mib for chip in chips] == [47304, 46717, 47304, 46717, 44280, 43693, 44280, 43693]
+    assert [chip.memory_total_mib for chip in chips] == [
+        47304,
+        46717,
+        47304,
+        46717,
+        44280,
+        43693,
+        44280,
+        43693,
+    ]
     assert chips[0].memory_free_mib == 47304 - 1607
     assert [chip.health for chip in chips].count("Critical") == 1 and chips[4].health == "Critical"
     assert {chip.name for chip in chips} == {"Ascend 310P3"}
@@ -131,7 +163,12 @@ def test_310p_has_two_chips_per_card_gapped_ids_and_ddr_memory():
 def test_noncontiguous_ids_are_kept_and_the_process_table_is_ignored():
     npus = parse_npu_smi_info(recorded("npu-noncontiguous", "npu-smi.info.txt"))
     assert [npu.index for npu in npus] == [4, 5, 6, 7]
-    assert [npu.memory_free_mib for npu in npus] == [32768 - 29096, 32768 - 29095, 32768 - 29096, 32768 - 29096]
+    assert [npu.memory_free_mib for npu in npus] == [
+        32768 - 29096,
+        32768 - 29095,
+        32768 - 29096,
+        32768 - 29096,
+    ]
 
 
 def test_values_that_run_together_are_split():
@@ -185,7 +222,12 @@ def test_old_310p_single_chip_table():
 +===================+=================+======================================================+
 """
     (chip,) = parse_npu_smi_info(text)
-    assert (chip.index, chip.chip, chip.memory_total_mib, chip.memory_free_mib) == (0, "310P3", 21527, 21527 - 3292)
+    assert (chip.index, chip.chip, chip.memory_total_mib, chip.memory_free_mib) == (
+        0,
+        "310P3",
+        21527,
+        21527 - 3292,
+    )
 
 
 @pytest.mark.parametrize(
@@ -198,7 +240,9 @@ def test_old_310p_single_chip_table():
         # an NPU row whose chip row is missing
         "\n".join(recorded("910b3x8", "npu-smi.info.txt").splitlines()[:7]),
         # a chip row with no NPU row before it
-        "\n".join(line for line in recorded("910b3x8", "npu-smi.info.txt").splitlines() if "910B3" not in line),
+        "\n".join(
+            line for line in recorded("910b3x8", "npu-smi.info.txt").splitlines() if "910B3" not in line
+        ),
     ],
 )
 def test_npu_smi_garbage_raises(text):
@@ -226,8 +270,12 @@ def test_board_chip_name_a3_joins_npu_name():
 
 @pytest.mark.parametrize(
     "text",
-    ["", "        Chip Name                      : MCU\n", "        Chip Name                      : xxx\n",
-     "Error: Device does not exist.\n"],
+    [
+        "",
+        "        Chip Name                      : MCU\n",
+        "        Chip Name                      : xxx\n",
+        "Error: Device does not exist.\n",
+    ],
 )
 def test_board_without_a_chip_name(text):
     assert parse_npu_smi_board(text) is None
@@ -249,7 +297,10 @@ def test_toolkit_install_info():
 
 
 def test_cann_version_cfg():
-    assert parse_cann_version_cfg(recorded("910b3x8", "root/usr/local/Ascend/ascend-toolkit/latest/version.cfg")) == "8.2.RC2"
+    assert (
+        parse_cann_version_cfg(recorded("910b3x8", "root/usr/local/Ascend/ascend-toolkit/latest/version.cfg"))
+        == "8.2.RC2"
+    )
     # Several toolkits installed: the running one counts, not the installed list.
     several = (
         "runtime_running_version=[7.3.0.1.231:8.0.RC2]\n"
@@ -303,7 +354,10 @@ def test_atlas_device_nodes_and_their_group(monkeypatch):
     host = use_host(monkeypatch, "910b3x8")
     report = probe(with_docker=False)
     assert report.device_nodes == (
-        *(f"/dev/davinci{i}" for i in range(8)), "/dev/davinci_manager", "/dev/devmm_svm", "/dev/hisi_hdc",
+        *(f"/dev/davinci{i}" for i in range(8)),
+        "/dev/davinci_manager",
+        "/dev/devmm_svm",
+        "/dev/hisi_hdc",
     )
     assert report.device_node_gid == (host / "root/dev/davinci0").stat().st_gid
 
@@ -376,7 +430,9 @@ def test_garbage_from_a_tool_is_a_warning(monkeypatch, tmp_path, tool, output, s
 
 
 def test_a_hung_tool_times_out(monkeypatch, tmp_path):
-    use_host(monkeypatch, _fake_host(tmp_path, "nvidia-smi", f"#!{sys.executable}\nimport time\ntime.sleep(10)\n"))
+    use_host(
+        monkeypatch, _fake_host(tmp_path, "nvidia-smi", f"#!{sys.executable}\nimport time\ntime.sleep(10)\n")
+    )
     monkeypatch.setattr(hardware, "TOOL_TIMEOUT_S", 0.3)
     report = probe(with_docker=False)
     assert report.vendor == "none"
@@ -387,7 +443,9 @@ def test_board_query_names_the_chip(monkeypatch, tmp_path):
     # An A3 shows "Ascend910" in the table; only the board query tells 910_9392.
     host = tmp_path / "a3"
     shutil.copytree(HOSTS_DIR / "910b3x8", host)
-    (host / "npu-smi.info.txt").write_text(recorded("910b3x8", "npu-smi.info.txt").replace("910B3    ", "Ascend910"))
+    (host / "npu-smi.info.txt").write_text(
+        recorded("910b3x8", "npu-smi.info.txt").replace("910B3    ", "Ascend910")
+    )
     (host / "npu-smi.board.0.0.txt").write_text(
         "        NPU ID                         : 0\n        NPU Name                       : 9392\n"
         "        Chip ID                        : 0\n        Chip Name                      : Ascend910\n"
@@ -471,7 +529,12 @@ def test_nvml_is_used_unless_switched_off(monkeypatch):
     report = probe(with_docker=False)
     assert report.vendor == "nvidia" and report.driver_version == "565.57.01"
     (gpu,) = report.devices
-    assert (gpu.index, gpu.name, gpu.memory_total_mib, gpu.memory_free_mib) == (0, "NVIDIA H100 80GB HBM3", 81559, 81106)
+    assert (gpu.index, gpu.name, gpu.memory_total_mib, gpu.memory_free_mib) == (
+        0,
+        "NVIDIA H100 80GB HBM3",
+        81559,
+        81106,
+    )
     assert (gpu.compute_capability, gpu.bus_id) == ("9.0", "00000000:18:00.0")
     assert fake.shut_down
 
@@ -507,7 +570,10 @@ def test_to_dict_is_json(monkeypatch):
     assert data["vendor"] == "ascend" and len(data["devices"]) == 8
     first = data["devices"][0]
     assert (first["index"], first["name"], first["memory_total_mib"], first["memory_free_mib"]) == (
-        1, "Ascend 310P3", 47304, 47304 - 1607,
+        1,
+        "Ascend 310P3",
+        47304,
+        47304 - 1607,
     )
     assert data["docker"]["available"] is False
 
@@ -584,11 +650,15 @@ def test_import_and_probe_do_not_import_torch_and_are_fast(tmp_path):
         "print(elapsed)\n"
     )
     env = {
-        key: value for key, value in os.environ.items()
+        key: value
+        for key, value in os.environ.items()
         if key not in {"DOCKER_HOST", "ASCEND_TOOLKIT_HOME", "ASCEND_HOME_PATH", "I2V_NO_NVML"}
     }
-    env.update(PATH=str(HOSTS_DIR / "none" / "bin"), I2V_HOST_ROOT=str(tmp_path / "empty"),
-               PYTHONPATH=str(REPO))
-    done = subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO, capture_output=True, text=True, timeout=60)
+    env.update(
+        PATH=str(HOSTS_DIR / "none" / "bin"), I2V_HOST_ROOT=str(tmp_path / "empty"), PYTHONPATH=str(REPO)
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=REPO, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr
     assert float(done.stdout) < 0.3

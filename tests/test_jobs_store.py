@@ -22,11 +22,17 @@ from i2v.jobs import (
 
 
 def job(key: str | None = None, digest: str = "h") -> NewJob:
-    return NewJob(id=uuid.uuid4().hex, model="tiny-svd", params={"steps": 1}, image_path="/nowhere/x.png",
-                  request_hash=digest, idempotency_key=key)
+    return NewJob(
+        id=uuid.uuid4().hex,
+        model="tiny-svd",
+        params={"steps": 1},
+        image_path="/nowhere/x.png",
+        request_hash=digest,
+        idempotency_key=key,
+    )
 
 
-POSTGRES = os.environ.get("I2V_TEST_POSTGRES_URL")   # e.g. postgresql+psycopg://user@/db?host=/run/postgresql
+POSTGRES = os.environ.get("I2V_TEST_POSTGRES_URL")  # e.g. postgresql+psycopg://user@/db?host=/run/postgresql
 
 
 @pytest.fixture(params=["sqlite", "postgresql"] if POSTGRES else ["sqlite"])
@@ -38,7 +44,7 @@ def url(request, tmp_path):
     from i2v.jobs.schema import metadata
 
     engine = create_engine(POSTGRES)
-    metadata.drop_all(engine)                   # each test starts from empty tables
+    metadata.drop_all(engine)  # each test starts from empty tables
     engine.dispose()
     return POSTGRES
 
@@ -90,8 +96,10 @@ def _submit_many(url: str, n: int, results) -> None:
 
 def test_admission_is_exact_across_processes(url, store):
     results = multiprocessing.get_context("spawn").Queue()
-    procs = [multiprocessing.get_context("spawn").Process(target=_submit_many, args=(url, 20, results))
-             for _ in range(4)]
+    procs = [
+        multiprocessing.get_context("spawn").Process(target=_submit_many, args=(url, 20, results))
+        for _ in range(4)
+    ]
     for p in procs:
         p.start()
     for p in procs:
@@ -124,11 +132,11 @@ def test_every_job_is_claimed_exactly_once(store):
 def test_expired_lease_requeues_with_attempt_plus_one_then_fails_worker_lost(store):
     store.submit(job(), queue_size=10)
     first = store.claim("w1")
-    time.sleep(0.4)                                       # w1 died: no heartbeat, lease (0.3 s) ran out
+    time.sleep(0.4)  # w1 died: no heartbeat, lease (0.3 s) ran out
     assert [r["id"] for r in store.requeue_lost()["queued"]] == [first["id"]]
     again = store.claim("w2")
     assert again["id"] == first["id"] and again["attempt"] == 2
-    with pytest.raises(LeaseLostError):                   # w1 comes back: the job is not its any more
+    with pytest.raises(LeaseLostError):  # w1 comes back: the job is not its any more
         store.progress(first["id"], "w1", step=1)
     assert store.finish(first["id"], "w1", "succeeded") is False
     time.sleep(0.4)
@@ -164,7 +172,7 @@ def test_idempotency_key_returns_the_same_job_and_refuses_a_different_request(st
         store.submit(job(key="owner:abc", digest="other"), queue_size=10)
     for _ in range(9):
         store.submit(job(), queue_size=10)
-    assert store.submit(job(key="owner:abc"), queue_size=10)[0]["id"] == row["id"]   # replay even when full
+    assert store.submit(job(key="owner:abc"), queue_size=10)[0]["id"] == row["id"]  # replay even when full
     invariant(store, 10)
 
 
@@ -175,7 +183,7 @@ def test_cancel_queued_now_running_at_the_next_step(store):
     running = store.claim("w1")
     assert running["id"] == b["id"]
     assert store.cancel(b["id"])["cancel_requested"] is True
-    assert store.progress(b["id"], "w1", step=1) is True          # the worker sees it and stops
+    assert store.progress(b["id"], "w1", step=1) is True  # the worker sees it and stops
     store.finish(b["id"], "w1", "cancelled")
     with pytest.raises(NotCancellableError):
         store.cancel(b["id"])

@@ -44,11 +44,18 @@ def loras(tmp_path_factory) -> dict[str, Path]:
 
     root = tmp_path_factory.mktemp("loras")
     transformer = build_pipeline(MODEL).transformer
-    paths = {name: write_random_lora(transformer, root / f"{name}.safetensors", seed=seed)
-             for name, seed in (("style", 11), ("other", 12))}
-    paths["foreign"] = root / "foreign.safetensors"       # a LoRA for some other model
-    save_file({"transformer.no_such_block.to_q.lora_A.weight": torch.randn(4, 8),
-               "transformer.no_such_block.to_q.lora_B.weight": torch.randn(8, 4)}, str(paths["foreign"]))
+    paths = {
+        name: write_random_lora(transformer, root / f"{name}.safetensors", seed=seed)
+        for name, seed in (("style", 11), ("other", 12))
+    }
+    paths["foreign"] = root / "foreign.safetensors"  # a LoRA for some other model
+    save_file(
+        {
+            "transformer.no_such_block.to_q.lora_A.weight": torch.randn(4, 8),
+            "transformer.no_such_block.to_q.lora_B.weight": torch.randn(8, 4),
+        },
+        str(paths["foreign"]),
+    )
     paths["pickle"] = root / "style.bin"
     paths["pickle"].write_bytes(b"\x80\x04N.")
     return paths
@@ -83,14 +90,14 @@ def test_lora_on_off_returns_to_the_exact_baseline(engine, image, loras):
     pipe = engine._pipe
     full = generate(engine, image, style)
     half = generate(engine, image, f"{style}:0.5")
-    assert engine._pipe is pipe                                  # the same warm pipeline throughout
+    assert engine._pipe is pipe  # the same warm pipeline throughout
     again = generate(engine, image, style)
     removed = generate(engine, image)
     diff_full, diff_half = np.abs(full - baseline).max(), np.abs(half - baseline).max()
     print(f"max |frames - baseline|: LoRA at 1.0 {diff_full:.4f}, at 0.5 {diff_half:.4f}")
     assert diff_full > 1e-2 and diff_half > 1e-3 and np.abs(full - half).max() > 1e-3
-    np.testing.assert_array_equal(again, full)                   # reusing the loaded adapter: same frames
-    np.testing.assert_array_equal(removed, baseline)             # bit for bit: nothing leaked
+    np.testing.assert_array_equal(again, full)  # reusing the loaded adapter: same frames
+    np.testing.assert_array_equal(removed, baseline)  # bit for bit: nothing leaked
     assert loaded_adapters(pipe) == set() and not has_lora_layers(pipe)
 
 
@@ -110,7 +117,9 @@ def test_a_lora_for_another_model_is_a_clear_error_and_leaves_nothing(engine, im
     baseline = generate(engine, image)
     with pytest.raises(LoraLoadError) as info:
         generate(engine, image, str(loras["foreign"]))
-    assert info.value.field == "lora" and "could not be loaded into LTX2ImageToVideoPipeline" in str(info.value)
+    assert info.value.field == "lora" and "could not be loaded into LTX2ImageToVideoPipeline" in str(
+        info.value
+    )
     assert "no_such_block" in str(info.value)
     assert loaded_adapters(engine._pipe) == set()
     np.testing.assert_array_equal(generate(engine, image), baseline)

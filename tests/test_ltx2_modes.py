@@ -26,7 +26,7 @@ from i2v.settings import Settings  # noqa: E402
 from i2v.video import probe_mp4, write_mp4  # noqa: E402
 
 MODEL = "tiny-ltx-2"
-HEIGHT, WIDTH, FRAMES = 64, 128, 17      # not the tiny defaults (64x64x9): the request's values must win
+HEIGHT, WIDTH, FRAMES = 64, 128, 17  # not the tiny defaults (64x64x9): the request's values must win
 SUPPORTED = ("one-stage", "two-stage", "distilled", "keyframes", "ic-lora")
 UNSUPPORTED = ("two-stage-hq", "audio-to-video", "retake")
 
@@ -34,7 +34,7 @@ UNSUPPORTED = ("two-stage-hq", "audio-to-video", "retake")
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)   # tiny models: threading overhead dominates (tests/test_tiny_ltx.py)
+    torch.set_num_threads(1)  # tiny models: threading overhead dominates (tests/test_tiny_ltx.py)
     yield
     torch.set_num_threads(threads)
 
@@ -53,7 +53,7 @@ def engine(models) -> Engine:
 def folder(engine) -> Path:
     from i2v.engine import ensure_weights
 
-    return ensure_weights(catalogue.get(MODEL), engine.settings)   # the tiny build, with its extras
+    return ensure_weights(catalogue.get(MODEL), engine.settings)  # the tiny build, with its extras
 
 
 def picture(seed: int, height: int = HEIGHT, width: int = WIDTH):
@@ -80,8 +80,16 @@ def media(tmp_path_factory) -> dict[str, Path]:
 
 
 def request(mode: str | None = None, **fields):
-    return resolve(catalogue.get(MODEL), "standard", prompt="a ball rolls", mode=mode, height=HEIGHT, width=WIDTH,
-                   frames=FRAMES, **fields)
+    return resolve(
+        catalogue.get(MODEL),
+        "standard",
+        prompt="a ball rolls",
+        mode=mode,
+        height=HEIGHT,
+        width=WIDTH,
+        frames=FRAMES,
+        **fields,
+    )
 
 
 def inputs_for(mode: str, media) -> dict:
@@ -109,11 +117,11 @@ def test_supported_mode_gives_the_requested_frames_and_audio(engine, folder, med
     assert output.frames.shape == (FRAMES, HEIGHT, WIDTH, 3)
     assert np.isfinite(output.frames).all() and output.frames.std() > 0
     assert output.audio.shape[0] == 2 and output.audio_sample_rate == 24000
-    assert abs(output.audio.shape[1] / 24000 - FRAMES / 8) < 0.1       # fps 8: the clip's length
+    assert abs(output.audio.shape[1] / 24000 - FRAMES / 8) < 0.1  # fps 8: the clip's length
     steps = [p for p in seen if p.stage == "denoising"]
     if mode == "one-stage":
         assert steps[-1].step == steps[-1].total == 2
-    else:   # stage 1 (2 guided steps, or the 8 distilled ones) + the 3 steps of stage 2
+    else:  # stage 1 (2 guided steps, or the 8 distilled ones) + the 3 steps of stage 2
         assert steps[-1].step == steps[-1].total == (8 if mode == "distilled" else 2) + 3
         assert any(f"stage 1 at {WIDTH // 2}x{HEIGHT // 2}" in note for note in result.plan.notes)
 
@@ -123,8 +131,8 @@ def test_two_stage_uses_the_distilled_lora_in_stage_2_only(engine, folder):
 
     result = engine.generate(request("two-stage"), picture(0))
     assert any(f"stage 2 at {WIDTH}x{HEIGHT} with {DISTILLED_LORA} at 1" in n for n in result.plan.notes)
-    assert len(loaded_adapters(engine._pipe)) == 1          # kept loaded for the next two-stage request
-    one = engine.generate(request(), picture(0))            # ... but never leaks into another mode
+    assert len(loaded_adapters(engine._pipe)) == 1  # kept loaded for the next two-stage request
+    one = engine.generate(request(), picture(0))  # ... but never leaks into another mode
     assert loaded_adapters(engine._pipe) == set() and not one.plan.notes
 
 
@@ -132,7 +140,7 @@ def test_distilled_mode_loads_the_distilled_transformer(engine, folder):
     engine.generate(request("distilled"), picture(0))
     distilled = engine._pipe.transformer
     engine.generate(request(), picture(0))
-    assert engine._pipe.transformer is not distilled        # one-stage: the dev transformer again
+    assert engine._pipe.transformer is not distilled  # one-stage: the dev transformer again
 
 
 @pytest.mark.parametrize("mode", UNSUPPORTED)
@@ -147,8 +155,17 @@ def test_unsupported_mode_never_loads_a_model(folder, models):
     from i2v.request import GenerationRequest
 
     fresh = Engine(Settings(models_dir=models, device="cpu"), device=CpuDevice())
-    raw = GenerationRequest(model=MODEL, preset="standard", height=64, width=64, frames=9, steps=2, guidance=3.0,
-                            fps=8, mode="retake")       # past validation: the engine refuses it too
+    raw = GenerationRequest(
+        model=MODEL,
+        preset="standard",
+        height=64,
+        width=64,
+        frames=9,
+        steps=2,
+        guidance=3.0,
+        fps=8,
+        mode="retake",
+    )  # past validation: the engine refuses it too
     with pytest.raises(UnsupportedModeError, match="not supported yet"):
         fresh.generate(raw, picture(0))
     assert fresh._pipe is None
@@ -158,8 +175,9 @@ def test_input_audio_is_not_supported_yet(tmp_path):
     audio = tmp_path / "voice.wav"
     _write_wav(audio, channels=1)
     for mode in (None, "audio-to-video"):
-        with pytest.raises(UnsupportedModeError, match="not supported yet: no diffusers 0.42.1 pipeline takes input"
-                                                       " audio") as info:
+        with pytest.raises(
+            UnsupportedModeError, match="not supported yet: no diffusers 0.42.1 pipeline takes input audio"
+        ) as info:
             request(mode, audio=audio)
         assert "'audio-to-video'" in str(info.value) and info.value.mode == "audio-to-video"
 
@@ -182,11 +200,13 @@ def test_two_stage_sizes_must_halve_onto_the_vae_grid():
     with pytest.raises(InvalidRequestError) as info:
         resolve(catalogue.get("ltx-2"), "standard", mode="two-stage", height=480)
     assert info.value.field == "height" and info.value.nearest == 448 and "multiple of 64" in str(info.value)
-    resolve(catalogue.get("ltx-2"), "standard", mode="one-stage", height=480)      # one pass: 32 is enough
+    resolve(catalogue.get("ltx-2"), "standard", mode="one-stage", height=480)  # one pass: 32 is enough
 
 
 def test_mode_inputs_are_required_and_exclusive(media):
-    with pytest.raises(InvalidRequestError, match=r"`last_image` = None is invalid: mode 'keyframes' needs it"):
+    with pytest.raises(
+        InvalidRequestError, match=r"`last_image` = None is invalid: mode 'keyframes' needs it"
+    ):
         request("keyframes")
     with pytest.raises(InvalidRequestError, match=r"only LTX-2 mode 'keyframes' takes it"):
         request("two-stage", last_image=media["last"])
@@ -197,16 +217,19 @@ def test_mode_inputs_are_required_and_exclusive(media):
 
 
 def test_keyframes_follow_the_last_image(engine, folder, media):
-    a, b, c = (engine.generate(request("keyframes", last_image=media[name]), picture(0)).output.frames
-               for name in ("last", "last", "other_last"))
+    a, b, c = (
+        engine.generate(request("keyframes", last_image=media[name]), picture(0)).output.frames
+        for name in ("last", "last", "other_last")
+    )
     np.testing.assert_array_equal(a, b)
-    assert np.abs(a - c).max() > 1e-3          # same seed, same first image: only the last image differs
+    assert np.abs(a - c).max() > 1e-3  # same seed, same first image: only the last image differs
 
 
 def test_ic_lora_follows_the_reference_video(engine, folder, media):
     def run(reference):
-        return engine.generate(request("ic-lora", reference_video=media[reference], loras=[str(media["ic_lora"])]),
-                               picture(0)).output.frames
+        return engine.generate(
+            request("ic-lora", reference_video=media[reference], loras=[str(media["ic_lora"])]), picture(0)
+        ).output.frames
 
     a, b, c = run("reference"), run("reference"), run("other_reference")
     np.testing.assert_array_equal(a, b)
@@ -232,7 +255,9 @@ def test_two_stage_without_the_distilled_lora_runs_and_says_so(folder, tmp_path)
     partial = _engine_over(folder, tmp_path, {DISTILLED_LORA})
     result = partial.generate(request("two-stage"), picture(0))
     assert result.output.frames.shape == (FRAMES, HEIGHT, WIDTH, 3)
-    assert any("stage 2 runs without the distilled LoRA" in n and DISTILLED_LORA in n for n in result.plan.notes)
+    assert any(
+        "stage 2 runs without the distilled LoRA" in n and DISTILLED_LORA in n for n in result.plan.notes
+    )
 
 
 def test_distilled_without_distilled_weights_names_what_is_missing(folder, tmp_path):
@@ -259,13 +284,32 @@ def test_two_stage_without_the_upsampler_is_refused(folder, tmp_path):
 def test_cli_two_stage_writes_an_mp4_with_audio(folder, models, tmp_path):
     out = tmp_path / "two.mp4"
     env = os.environ | {"I2V_MODELS_DIR": str(models), "I2V_DEVICE": "cpu"}
-    result = subprocess.run([sys.executable, "-m", "i2v", "generate", "--model", MODEL, "--mode", "two-stage",
-                             "--out", str(out), "--json"], capture_output=True, text=True, env=env, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "i2v",
+            "generate",
+            "--model",
+            MODEL,
+            "--mode",
+            "two-stage",
+            "--out",
+            str(out),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     info = probe_mp4(out)
     assert (info.frames, info.height, info.width, info.has_audio) == (9, 64, 64, True)
     data = json.loads(result.stdout)
-    assert data["request"]["mode"] == "two-stage" and any("stage 1 at 32x32" in n for n in data["plan"]["notes"])
+    assert data["request"]["mode"] == "two-stage" and any(
+        "stage 1 at 32x32" in n for n in data["plan"]["notes"]
+    )
 
 
 def test_cli_refuses_an_unsupported_mode_before_loading(tmp_path):
@@ -273,13 +317,17 @@ def test_cli_refuses_an_unsupported_mode_before_loading(tmp_path):
 
     from i2v.cli import app
 
-    result = CliRunner().invoke(app, ["generate", "--model", MODEL, "--mode", "retake", "--out",
-                                      str(tmp_path / "x.mp4")], env={"I2V_MODELS_DIR": str(tmp_path / "none")})
+    result = CliRunner().invoke(
+        app,
+        ["generate", "--model", MODEL, "--mode", "retake", "--out", str(tmp_path / "x.mp4")],
+        env={"I2V_MODELS_DIR": str(tmp_path / "none")},
+    )
     assert result.exit_code == 2 and "`mode` = 'retake' is not supported yet" in result.output
     assert not (tmp_path / "none").exists() and not (tmp_path / "x.mp4").exists()
 
 
 # --- the input side of audio-to-video -------------------------------------------------------------
+
 
 def _write_wav(path: Path, channels: int, rate: int = 16000) -> np.ndarray:
     t = np.arange(rate // 4) / rate
@@ -302,7 +350,9 @@ def test_load_audio_gives_stereo(tmp_path, channels):
     samples, rate = load_audio(path)
     assert rate == 16000 and samples.dtype == np.float32 and samples.shape == (2, source.shape[1])
     np.testing.assert_allclose(samples[0], source[0], atol=1e-6)
-    np.testing.assert_allclose(samples[1], source[0] if channels == 1 else source[1], atol=1e-6)   # mono: copied
+    np.testing.assert_allclose(
+        samples[1], source[0] if channels == 1 else source[1], atol=1e-6
+    )  # mono: copied
 
 
 def test_load_audio_refuses_what_is_not_audio(tmp_path):

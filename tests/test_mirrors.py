@@ -38,7 +38,11 @@ def server():
 
 def test_fastest_answering_candidate_wins(server):
     candidates = {
-        "pip": (("slow", "S", f"{server}/slow"), ("fast", "F", f"{server}/fast"), ("broken", "B", f"{server}/broken")),
+        "pip": (
+            ("slow", "S", f"{server}/slow"),
+            ("fast", "F", f"{server}/fast"),
+            ("broken", "B", f"{server}/broken"),
+        ),
         "huggingface": (("closed", "C", "http://127.0.0.1:9/"), ("only", "O", f"{server}/only")),
         "modelscope": (("none", "N", "http://127.0.0.1:9/"),),
     }

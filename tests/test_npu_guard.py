@@ -21,7 +21,7 @@ def test_raises_on_float64_factory(guard):
         torch.ones(2, dtype=torch.float64)
     error = caught.value
     assert error.op == "aten.ones.default" and error.dtype == torch.float64
-    assert "test_npu_guard.py" in error.where   # the hint points at the line that asked for float64
+    assert "test_npu_guard.py" in error.where  # the hint points at the line that asked for float64
     assert "aten.ones.default produced a torch.float64 tensor on 'cpu'" in str(error)
 
 
@@ -31,32 +31,40 @@ def test_raises_on_upcast_to_float64(guard):
         x.double()
 
 
-@pytest.mark.parametrize("complex_op", [
-    lambda: torch.fft.rfft(torch.ones(16)),
-    lambda: torch.stft(torch.randn(512), n_fft=64, window=torch.hann_window(64), return_complex=True),
-    lambda: torch.polar(torch.ones(4), torch.zeros(4)),
-])
+@pytest.mark.parametrize(
+    "complex_op",
+    [
+        lambda: torch.fft.rfft(torch.ones(16)),
+        lambda: torch.stft(torch.randn(512), n_fft=64, window=torch.hann_window(64), return_complex=True),
+        lambda: torch.polar(torch.ones(4), torch.zeros(4)),
+    ],
+)
 def test_raises_on_complex_results(guard, complex_op):
-    with guard, pytest.raises(UnsupportedOnNpuError, match=r"torch.complex64 tensor .* run this step on the CPU"):
+    with (
+        guard,
+        pytest.raises(UnsupportedOnNpuError, match=r"torch.complex64 tensor .* run this step on the CPU"),
+    ):
         complex_op()
 
 
 def test_passes_float32_and_bf16_work(guard):
     torch.manual_seed(0)
-    layer = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.GELU(), torch.nn.Flatten(), torch.nn.LazyLinear(4))
+    layer = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3), torch.nn.GELU(), torch.nn.Flatten(), torch.nn.LazyLinear(4)
+    )
     with guard:
         y = layer(torch.randn(2, 3, 8, 8))
         q = torch.randn(1, 2, 16, 8, dtype=torch.bfloat16)
         z = torch.nn.functional.scaled_dot_product_attention(q, q, q)
         w = (y.softmax(-1) @ torch.randn(4, 4)).to(torch.bfloat16).float()
-        s = torch.tensor([0.5, 0.25]) * 2.0   # Python floats become float32, not float64
+        s = torch.tensor([0.5, 0.25]) * 2.0  # Python floats become float32, not float64
     assert y.dtype == w.dtype == s.dtype == torch.float32 and z.dtype == torch.bfloat16
 
 
 def test_host_data_is_exempt_until_it_is_computed_on(guard):
     """`torch.from_numpy` / `torch.tensor` make host tensors (on a real NPU they stay on the CPU until moved);
     casting them down is fine, computing with them in float64 is not."""
-    sigmas = np.linspace(1.0, 0.1, 8)   # float64, as diffusers' pipelines build them
+    sigmas = np.linspace(1.0, 0.1, 8)  # float64, as diffusers' pipelines build them
     with guard:
         assert torch.from_numpy(sigmas).to(torch.float32).dtype == torch.float32
         with pytest.raises(UnsupportedOnNpuError, match="aten.mul.Tensor"):
@@ -85,13 +93,17 @@ def test_run_complex_step_follows_the_policy(guard):
     """A mel-like step (STFT magnitude): NPU policy runs it on the host; the real-valued result is returned."""
 
     def spectrogram(wave: torch.Tensor) -> torch.Tensor:
-        return torch.stft(wave, 64, hop_length=16, window=torch.hann_window(64), return_complex=True).abs() ** 2
+        return (
+            torch.stft(wave, 64, hop_length=16, window=torch.hann_window(64), return_complex=True).abs() ** 2
+        )
 
     wave = torch.randn(2, 1024)
     with guard:
         power = NpuDevice().run_complex_step(spectrogram, wave)
         with pytest.raises(UnsupportedOnNpuError):
-            CpuDevice().run_complex_step(spectrogram, wave)   # CPU allows complex: runs in place, guard objects
+            CpuDevice().run_complex_step(
+                spectrogram, wave
+            )  # CPU allows complex: runs in place, guard objects
     assert power.dtype == torch.float32
     assert torch.allclose(power, spectrogram(wave))
 
@@ -99,14 +111,17 @@ def test_run_complex_step_follows_the_policy(guard):
 def rope_frequencies(positions: torch.Tensor, dim: int, dtype: torch.dtype, theta: float = 10000.0):
     """RoPE the way Wan / LTX build it: frequencies in high precision, angles cast to float32."""
     exponents = torch.arange(0, dim, 2, dtype=dtype) / dim
-    inv_freq = 1.0 / theta ** exponents
+    inv_freq = 1.0 / theta**exponents
     angles = positions.to(dtype)[:, None] * inv_freq[None, :]
     return angles.cos().float(), angles.sin().float()
 
 
 def test_float64_rope_is_caught_and_the_policy_dtype_passes(guard):
     positions = torch.arange(64)
-    with guard, pytest.raises(UnsupportedOnNpuError, match=r"aten.arange.start_step produced a torch.float64"):
+    with (
+        guard,
+        pytest.raises(UnsupportedOnNpuError, match=r"aten.arange.start_step produced a torch.float64"),
+    ):
         rope_frequencies(positions, 32, torch.float64)
     with guard:
         cos32, sin32 = rope_frequencies(positions, 32, NpuDevice().high_precision_dtype)
@@ -120,17 +135,35 @@ def tiny_ltx2_transformer():
 
     torch.manual_seed(0)
     return LTX2VideoTransformer3DModel(
-        in_channels=4, out_channels=4, num_attention_heads=2, attention_head_dim=8, cross_attention_dim=16,
-        audio_in_channels=4, audio_out_channels=4, audio_num_attention_heads=2, audio_attention_head_dim=4,
-        audio_cross_attention_dim=8, num_layers=1, caption_channels=16)
+        in_channels=4,
+        out_channels=4,
+        num_attention_heads=2,
+        attention_head_dim=8,
+        cross_attention_dim=16,
+        audio_in_channels=4,
+        audio_out_channels=4,
+        audio_num_attention_heads=2,
+        audio_attention_head_dim=4,
+        audio_cross_attention_dim=8,
+        num_layers=1,
+        caption_channels=16,
+    )
 
 
 def ltx2_inputs(frames: int = 2, height: int = 2, width: int = 2, audio_frames: int = 3) -> dict:
     torch.manual_seed(1)
-    return dict(hidden_states=torch.randn(1, frames * height * width, 4), audio_hidden_states=torch.randn(1, audio_frames, 4),
-                encoder_hidden_states=torch.randn(1, 5, 16), audio_encoder_hidden_states=torch.randn(1, 5, 16),
-                timestep=torch.full((1,), 500.0), num_frames=frames, height=height, width=width,
-                audio_num_frames=audio_frames, return_dict=False)
+    return dict(
+        hidden_states=torch.randn(1, frames * height * width, 4),
+        audio_hidden_states=torch.randn(1, audio_frames, 4),
+        encoder_hidden_states=torch.randn(1, 5, 16),
+        audio_encoder_hidden_states=torch.randn(1, 5, 16),
+        timestep=torch.full((1,), 500.0),
+        num_frames=frames,
+        height=height,
+        width=width,
+        audio_num_frames=audio_frames,
+        return_dict=False,
+    )
 
 
 def test_ltx2_transformer_rope_is_float64_by_default_and_the_policy_fixes_it(guard):
@@ -138,12 +171,20 @@ def test_ltx2_transformer_rope_is_float64_by_default_and_the_policy_fixes_it(gua
     inputs = ltx2_inputs()
     with torch.no_grad():
         reference = model(**inputs)
-        with guard, pytest.raises(UnsupportedOnNpuError, match=r"aten.linspace.default .* transformer_ltx2.py:\d+"):
+        with (
+            guard,
+            pytest.raises(UnsupportedOnNpuError, match=r"aten.linspace.default .* transformer_ltx2.py:\d+"),
+        ):
             model(**inputs)
 
         changes = NpuDevice().configure_pipeline(model, "ltx-2")
-        assert {c.split(".")[1] for c in changes} == {"rope", "audio_rope", "cross_attn_rope",
-                                                      "cross_attn_audio_rope", "config"}
+        assert {c.split(".")[1] for c in changes} == {
+            "rope",
+            "audio_rope",
+            "cross_attn_rope",
+            "cross_attn_audio_rope",
+            "config",
+        }
         assert model.config.rope_double_precision is False
         with guard:
             video, audio = model(**inputs)
@@ -153,14 +194,20 @@ def test_ltx2_transformer_rope_is_float64_by_default_and_the_policy_fixes_it(gua
 def test_ltx2_connectors_rope_is_fixed_through_the_pipeline(guard):
     from diffusers.pipelines.ltx2.connectors import LTX2TextConnectors
 
-    class Pipe:   # the attribute names of LTX2Pipeline
+    class Pipe:  # the attribute names of LTX2Pipeline
         transformer = tiny_ltx2_transformer()
         connectors = LTX2TextConnectors(
-            caption_channels=16, text_proj_in_factor=2, video_connector_num_attention_heads=2,
-            video_connector_attention_head_dim=8, video_connector_num_layers=1,
-            video_connector_num_learnable_registers=None, audio_connector_num_attention_heads=2,
-            audio_connector_attention_head_dim=8, audio_connector_num_layers=1,
-            audio_connector_num_learnable_registers=None)
+            caption_channels=16,
+            text_proj_in_factor=2,
+            video_connector_num_attention_heads=2,
+            video_connector_attention_head_dim=8,
+            video_connector_num_layers=1,
+            video_connector_num_learnable_registers=None,
+            audio_connector_num_attention_heads=2,
+            audio_connector_attention_head_dim=8,
+            audio_connector_num_layers=1,
+            audio_connector_num_learnable_registers=None,
+        )
 
     text_states, mask = torch.randn(1, 6, 32), torch.ones(1, 6)
     with torch.no_grad():
@@ -181,11 +228,27 @@ def test_ltx2_vocoder_needs_no_change(guard):
 
     torch.manual_seed(0)
     vocoder = LTX2VocoderWithBWE(
-        in_channels=16, hidden_channels=16, out_channels=2, upsample_kernel_sizes=[4, 4], upsample_factors=[2, 2],
-        resnet_kernel_sizes=[3], resnet_dilations=[[1]], bwe_in_channels=16, bwe_hidden_channels=16,
-        bwe_out_channels=2, bwe_upsample_kernel_sizes=[12, 16], bwe_upsample_factors=[6, 8],
-        bwe_resnet_kernel_sizes=[3], bwe_resnet_dilations=[[1]], filter_length=64, hop_length=16,
-        window_length=64, num_mel_channels=8, input_sampling_rate=16000, output_sampling_rate=48000)
+        in_channels=16,
+        hidden_channels=16,
+        out_channels=2,
+        upsample_kernel_sizes=[4, 4],
+        upsample_factors=[2, 2],
+        resnet_kernel_sizes=[3],
+        resnet_dilations=[[1]],
+        bwe_in_channels=16,
+        bwe_hidden_channels=16,
+        bwe_out_channels=2,
+        bwe_upsample_kernel_sizes=[12, 16],
+        bwe_upsample_factors=[6, 8],
+        bwe_resnet_kernel_sizes=[3],
+        bwe_resnet_dilations=[[1]],
+        filter_length=64,
+        hop_length=16,
+        window_length=64,
+        num_mel_channels=8,
+        input_sampling_rate=16000,
+        output_sampling_rate=48000,
+    )
     with torch.no_grad(), guard:
         waveform = vocoder(torch.randn(1, 2, 16, 8))
     assert waveform.shape == (1, 2, 192) and waveform.dtype == torch.float32

@@ -30,7 +30,7 @@ class NpuPolicyOnCpu(NpuDevice):
     def torch_device(self, index: int = 0) -> torch.device:
         return torch.device("cpu")
 
-    def apply_attention(self, pipe, family):   # the kernel exists only in the real torch_npu
+    def apply_attention(self, pipe, family):  # the kernel exists only in the real torch_npu
         return None
 
 
@@ -68,10 +68,13 @@ def test_tiny_family_runs_under_npu_policy_with_guard(models_dir, model):
         with host_ops():
             pipe = engine.pipeline(spec, engine.plan(request))
         for name, tensor in device_tensors(pipe):
-            assert tensor.dtype not in (torch.float64, torch.complex64, torch.complex128), (name, tensor.dtype)
+            assert tensor.dtype not in (torch.float64, torch.complex64, torch.complex128), (
+                name,
+                tensor.dtype,
+            )
         with NpuDtypeGuard(device_type="cpu"):
-            result = engine.generate(request, image)      # the warm pipeline: no load inside the guard
-    assert result.plan.dtype == "bfloat16"         # 910B: bf16
+            result = engine.generate(request, image)  # the warm pipeline: no load inside the guard
+    assert result.plan.dtype == "bfloat16"  # 910B: bf16
     frames = result.output.frames
     assert frames.shape == (request.frames, request.height, request.width, 3)
     assert np.isfinite(frames).all()

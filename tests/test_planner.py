@@ -57,9 +57,9 @@ def test_dtype_rules():
     wan = catalogue.get("wan2.1-i2v-14b-480p")
     assert H100.auto_dtype(wan.preferred_dtype) == "bfloat16"
     assert ASCEND_910B3.auto_dtype(wan.preferred_dtype) == "bfloat16"
-    assert T4.auto_dtype(wan.preferred_dtype) == "float16"            # pre-Ampere: no bf16
+    assert T4.auto_dtype(wan.preferred_dtype) == "float16"  # pre-Ampere: no bf16
     assert ASCEND_310P.auto_dtype(wan.preferred_dtype) == "float16"
-    assert H100.auto_dtype("float16") == "float16"                     # fp16-tuned models stay fp16
+    assert H100.auto_dtype("float16") == "float16"  # fp16-tuned models stay fp16
     cpu = DeviceBudget("cpu", "x86_64 CPU", 24000, 20000, 24000)
     assert cpu.auto_dtype("bfloat16") == "float32"
     spec, request = i2vgen()
@@ -97,7 +97,7 @@ def test_refusal_says_what_would_fit_and_the_suggestions_do_fit():
     err = info.value
     assert "i2vgen-xl" in str(err) and "10 GiB card" in str(err) and "what would fit" in str(err)
     assert err.suggestions
-    for suggestion in err.suggestions:            # every suggestion really fits
+    for suggestion in err.suggestions:  # every suggestion really fits
         args = suggestion.split(" (")[0].split()
         changes = {args[i].lstrip("-"): args[i + 1] for i in range(0, len(args), 2)}
         if "preset" in changes:
@@ -113,7 +113,9 @@ def test_offload_needs_host_ram():
     roomy_ram = DeviceBudget("cuda", "24G", 24564, 24564, host_ram_mib=262144, compute_capability="8.9")
     assert plan(spec, request, roomy_ram).strategy != "resident"
     tiny_ram = DeviceBudget("cuda", "24G", 24564, 24564, host_ram_mib=8192, compute_capability="8.9")
-    with pytest.raises(PlanRefusedError, match="offloading needs host RAM for .* GiB of weights but the host has 8.0 GiB"):
+    with pytest.raises(
+        PlanRefusedError, match="offloading needs host RAM for .* GiB of weights but the host has 8.0 GiB"
+    ):
         plan(spec, request, tiny_ram)
 
 
@@ -140,7 +142,9 @@ def test_compile_only_resident_on_cuda():
 
 
 def test_planner_is_torch_free():
-    code = ("import sys, i2v.planner, i2v.catalogue as c, i2v.request as r;"
-            "s=c.get('wan2.2-i2v-a14b'); i2v.planner.predict_peak_mib(s, r.resolve(s), 'bfloat16', 'resident', "
-            "decode_chunk=1); assert 'torch' not in sys.modules, 'torch imported'")
+    code = (
+        "import sys, i2v.planner, i2v.catalogue as c, i2v.request as r;"
+        "s=c.get('wan2.2-i2v-a14b'); i2v.planner.predict_peak_mib(s, r.resolve(s), 'bfloat16', 'resident', "
+        "decode_chunk=1); assert 'torch' not in sys.modules, 'torch imported'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -15,8 +15,14 @@ from provision.envfile import parse
 
 
 def provision(*args: str, cwd: Path | None = None, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "-m", "provision", *args], capture_output=True, text=True,
-                            cwd=cwd, env=os.environ.copy(), timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "provision", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=os.environ.copy(),
+        timeout=60,
+    )
     if check and result.returncode != 0:
         raise AssertionError(f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}")
     return result
@@ -35,14 +41,18 @@ def test_detect_json_h100x8(monkeypatch):
     report = json.loads(provision("detect", "--json").stdout)
     assert report["vendor"] == "nvidia" and len(report["devices"]) == 8
     first = report["devices"][0]
-    assert (first["index"], first["name"], first["memory_total_mib"], first["memory_free_mib"]) == \
-        (0, "NVIDIA H100 80GB HBM3", 81559, 81106)
+    assert (first["index"], first["name"], first["memory_total_mib"], first["memory_free_mib"]) == (
+        0,
+        "NVIDIA H100 80GB HBM3",
+        81559,
+        81106,
+    )
 
 
 def test_detect_json_atlas(monkeypatch):
     use_host(monkeypatch, "910b3x8")
     result = provision("detect", "--json")
-    report = json.loads(result.stdout)            # one JSON document on stdout, nothing else
+    report = json.loads(result.stdout)  # one JSON document on stdout, nothing else
     assert report["vendor"] == "ascend" and report["profile"] == "npu"
     assert [d["index"] for d in report["devices"]] == list(range(8))
     assert all(d["memory_total_mib"] == 65536 for d in report["devices"])
@@ -58,8 +68,8 @@ def test_driver_error_is_a_warning_not_a_traceback(monkeypatch):
 @pytest.mark.parametrize(
     ("host", "profile", "device", "dtype", "image_tail"),
     [
-        ("h100x8", "cuda", "cuda", "bfloat16", "-cuda12.6"),       # driver 565.57: 12.6 (>= 560.28), not 12.8
-        ("rtx3060-12g", "cuda", "cuda", "float16", "-cuda12.8"),   # i2vgen-xl is an fp16 model
+        ("h100x8", "cuda", "cuda", "bfloat16", "-cuda12.6"),  # driver 565.57: 12.6 (>= 560.28), not 12.8
+        ("rtx3060-12g", "cuda", "cuda", "float16", "-cuda12.8"),  # i2vgen-xl is an fp16 model
         ("910b3x8", "npu", "npu", "bfloat16", "-910b"),
         ("none", "cpu", "cpu", "float32", "-cpu"),
     ],
@@ -73,8 +83,16 @@ def test_env_describes_the_host(monkeypatch, tmp_path, host, profile, device, dt
     assert values["I2V_DEVICE"] == device
     assert values["I2V_DTYPE"] == dtype
     assert values["I2V_IMAGE"].endswith(image_tail), values["I2V_IMAGE"]
-    for key in ("I2V_MODEL", "I2V_PRESET", "I2V_STRATEGY", "I2V_PORT", "I2V_MODELS_DIR",
-                "PIP_INDEX_URL", "HF_ENDPOINT", "MODELSCOPE_DOMAIN"):
+    for key in (
+        "I2V_MODEL",
+        "I2V_PRESET",
+        "I2V_STRATEGY",
+        "I2V_PORT",
+        "I2V_MODELS_DIR",
+        "PIP_INDEX_URL",
+        "HF_ENDPOINT",
+        "MODELSCOPE_DOMAIN",
+    ):
         assert values[key], key
     assert out.stat().st_mode & 0o777 == 0o600
 
@@ -95,7 +113,7 @@ def test_env_rerun_is_byte_identical_and_keeps_user_lines(monkeypatch, tmp_path)
     provision("env", "--output", str(out), "--model", "svd-xt", cwd=tmp_path)
     text = out.read_text()
     assert "# added by me\nMY_TOKEN=abc\n" in text and parse(text)["I2V_MODEL"] == "svd-xt"
-    provision("env", "--output", str(out), cwd=tmp_path)            # the choice sticks
+    provision("env", "--output", str(out), cwd=tmp_path)  # the choice sticks
     assert parse(out.read_text())["I2V_MODEL"] == "svd-xt" and edited != out.read_bytes()
 
 
@@ -113,7 +131,9 @@ def test_unknown_model_lists_valid_ids(monkeypatch, tmp_path):
     use_host(monkeypatch, "none")
     result = provision("env", "--output", str(tmp_path / ".env"), "--model", "sora", check=False)
     assert result.returncode == 2
-    assert "'sora'" in result.stderr and "wan2.1-i2v-14b-480p" in result.stderr and "i2vgen-xl" in result.stderr
+    assert (
+        "'sora'" in result.stderr and "wan2.1-i2v-14b-480p" in result.stderr and "i2vgen-xl" in result.stderr
+    )
     assert not (tmp_path / ".env").exists()
 
 
@@ -152,7 +172,9 @@ def test_doctor_reports_fixes_and_exits_1_without_engine(monkeypatch):
 
 def test_detect_imports_no_torch(monkeypatch):
     use_host(monkeypatch, "h100x8")
-    code = ("import sys; from provision.cli import app\n"
-            "try:\n    app(['detect', '--json'])\nexcept SystemExit:\n    pass\n"
-            "assert 'torch' not in sys.modules and 'diffusers' not in sys.modules")
+    code = (
+        "import sys; from provision.cli import app\n"
+        "try:\n    app(['detect', '--json'])\nexcept SystemExit:\n    pass\n"
+        "assert 'torch' not in sys.modules and 'diffusers' not in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, env=os.environ.copy())

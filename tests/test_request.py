@@ -37,8 +37,10 @@ def test_invalid_fields_name_field_value_rule_and_nearest(model, field, value, n
     resolve(spec, "standard", **{field: nearest})
 
 
-@pytest.mark.parametrize(("field", "value"), [("steps", 0), ("steps", 10_000), ("guidance", -1.0), ("fps", 0),
-                                               ("seed", -3), ("frames", "many")])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("steps", 0), ("steps", 10_000), ("guidance", -1.0), ("fps", 0), ("seed", -3), ("frames", "many")],
+)
 def test_out_of_range_scalars(field, value):
     with pytest.raises(InvalidRequestError) as info:
         resolve(catalogue.get("svd-xt"), "standard", **{field: value})

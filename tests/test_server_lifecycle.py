@@ -34,7 +34,9 @@ def test_sigterm_drains_lets_the_running_job_finish_and_exits_clean(tmp_path, mo
     try:
         with service.client() as client:
             job = service.submit(client, **LONG).json()
-            service.wait_job(client, job["id"], states=("running",), until=lambda j: j["progress"]["step"] >= 1)
+            service.wait_job(
+                client, job["id"], states=("running",), until=lambda j: j["progress"]["step"] >= 1
+            )
             tree = [service.pid, *service.workers()]
             signalled = time.monotonic()
             service.process.send_signal(signal.SIGTERM)
@@ -47,8 +49,16 @@ def test_sigterm_drains_lets_the_running_job_finish_and_exits_clean(tmp_path, mo
     finally:
         service.stop(signal.SIGKILL)
     final = rows(service)[job["id"]]
-    record_figure("sigterm_drain", {"exit_code": code, "drain_s": round(drain_s, 2), "job": final["state"],
-                                    "submit_during_drain": refused.status_code, "ready_during_drain": ready.status_code})
+    record_figure(
+        "sigterm_drain",
+        {
+            "exit_code": code,
+            "drain_s": round(drain_s, 2),
+            "job": final["state"],
+            "submit_during_drain": refused.status_code,
+            "ready_during_drain": ready.status_code,
+        },
+    )
     assert refused.status_code == 503 and refused.json()["error"]["code"] == "draining"
     assert ready.status_code == 503 and still_readable.status_code == 200
     assert code == 0 and final["state"] == "succeeded"
@@ -78,7 +88,7 @@ def test_restarts_keep_every_job_graceful_or_after_kill_9(tmp_path, models):
         second.wait_job(client, long_id, states=("running",), until=lambda j: j["progress"]["step"] >= 1)
     second.crash()
     crashed = rows(second)
-    assert crashed[long_id]["state"] == "running"             # nobody is left to say otherwise
+    assert crashed[long_id]["state"] == "running"  # nobody is left to say otherwise
 
     # 3. Start once more: the expired lease puts the job back (attempt 2) and everything runs.
     restarted = time.monotonic()
@@ -90,11 +100,16 @@ def test_restarts_keep_every_job_graceful_or_after_kill_9(tmp_path, models):
         all_done_s = time.monotonic() - restarted
     finally:
         assert third.stop() == 0
-    record_figure("restart", {"graceful_exit_s": round(graceful_exit_s, 2),
-                              "after_sigterm": {"long": "queued, attempt 1", "queued_jobs": len(queued)},
-                              "after_kill_9": {"long": crashed[long_id]["state"]},
-                              "restart_to_all_succeeded_s": round(all_done_s, 2),
-                              "long_job_attempt": final[long_id]["attempt"]})
+    record_figure(
+        "restart",
+        {
+            "graceful_exit_s": round(graceful_exit_s, 2),
+            "after_sigterm": {"long": "queued, attempt 1", "queued_jobs": len(queued)},
+            "after_kill_9": {"long": crashed[long_id]["state"]},
+            "restart_to_all_succeeded_s": round(all_done_s, 2),
+            "long_job_attempt": final[long_id]["attempt"],
+        },
+    )
     assert {j["state"] for j in final.values()} == {"succeeded"}
     assert final[long_id]["attempt"] == 2 and running == []
 
@@ -106,12 +121,14 @@ def test_workers_do_not_outlive_a_killed_supervisor(tmp_path, models):
         service.wait_job(client, job["id"], states=("running",), until=lambda j: j["progress"]["step"] >= 1)
     [worker] = service.workers()
     killed = time.monotonic()
-    service.process.send_signal(signal.SIGKILL)          # only `i2v serve`: the kernel tells the worker
+    service.process.send_signal(signal.SIGKILL)  # only `i2v serve`: the kernel tells the worker
     service.process.wait(timeout=10)
     deadline = time.monotonic() + 30
     while alive(worker) and time.monotonic() < deadline:
         time.sleep(0.05)
     gone_s = time.monotonic() - killed
-    record_figure("supervisor_killed", {"worker_exit_s": round(gone_s, 2), "job": rows(service)[job["id"]]["state"]})
+    record_figure(
+        "supervisor_killed", {"worker_exit_s": round(gone_s, 2), "job": rows(service)[job["id"]]["state"]}
+    )
     assert not alive(worker)
     assert rows(service)[job["id"]]["state"] == "queued"  # handed back at its next step (grace 0.5 s)

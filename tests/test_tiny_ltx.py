@@ -59,16 +59,36 @@ def image() -> PIL.Image.Image:
 
 
 def _ltx(pipe, image, seed: int):
-    return pipe(image=image, prompt="a cat walks across the kitchen", negative_prompt="blurry",
-                height=SIZE, width=SIZE, num_frames=FRAMES, frame_rate=int(FPS), num_inference_steps=2,
-                guidance_scale=3.0, output_type="np", generator=torch.Generator().manual_seed(seed))
+    return pipe(
+        image=image,
+        prompt="a cat walks across the kitchen",
+        negative_prompt="blurry",
+        height=SIZE,
+        width=SIZE,
+        num_frames=FRAMES,
+        frame_rate=int(FPS),
+        num_inference_steps=2,
+        guidance_scale=3.0,
+        output_type="np",
+        generator=torch.Generator().manual_seed(seed),
+    )
 
 
 def _ltx2(pipe, image, seed: int, **kwargs):
-    args = dict(image=image, prompt="a cat walks across the kitchen", negative_prompt="blurry",
-                height=SIZE, width=SIZE, num_frames=FRAMES, frame_rate=FPS, num_inference_steps=2,
-                max_sequence_length=TINY_MAX_SEQUENCE_LENGTH, output_type="np",
-                generator=torch.Generator().manual_seed(seed), **LTX2_0_CALL_KWARGS)
+    args = dict(
+        image=image,
+        prompt="a cat walks across the kitchen",
+        negative_prompt="blurry",
+        height=SIZE,
+        width=SIZE,
+        num_frames=FRAMES,
+        frame_rate=FPS,
+        num_inference_steps=2,
+        max_sequence_length=TINY_MAX_SEQUENCE_LENGTH,
+        output_type="np",
+        generator=torch.Generator().manual_seed(seed),
+        **LTX2_0_CALL_KWARGS,
+    )
     args.update(kwargs)
     return pipe(**args)
 
@@ -143,7 +163,8 @@ def test_tiny_ltx2_two_stage_mode(built, ltx2_pipe, image) -> None:
 
     upsampler_cls = getattr(diffusers, mode["upsampler_pipeline_cls"].rpartition(".")[2])
     latent_upsampler = diffusers.pipelines.ltx2.LTX2LatentUpsamplerModel.from_pretrained(
-        built["tiny-ltx-2"], subfolder=mode["upsampler_subfolder"], use_safetensors=True)
+        built["tiny-ltx-2"], subfolder=mode["upsampler_subfolder"], use_safetensors=True
+    )
     upsample = upsampler_cls(vae=ltx2_pipe.vae, latent_upsampler=latent_upsampler)
     upsample.set_progress_bar_config(disable=True)
     up = upsample(latents=latents, output_type="latent", return_dict=False)[0]
@@ -152,10 +173,19 @@ def test_tiny_ltx2_two_stage_mode(built, ltx2_pipe, image) -> None:
     stage2 = dict(mode["stage2"])
     scheduler = ltx2_pipe.scheduler
     ltx2_pipe.scheduler = diffusers.FlowMatchEulerDiscreteScheduler.from_config(
-        scheduler.config, **stage2.pop("scheduler_overrides"))
+        scheduler.config, **stage2.pop("scheduler_overrides")
+    )
     try:
-        out = _ltx2(ltx2_pipe, image, seed=0, latents=up, audio_latents=audio_latents,
-                    height=2 * SIZE, width=2 * SIZE, **{**stage2, "sigmas": list(stage2["sigmas"])})
+        out = _ltx2(
+            ltx2_pipe,
+            image,
+            seed=0,
+            latents=up,
+            audio_latents=audio_latents,
+            height=2 * SIZE,
+            width=2 * SIZE,
+            **{**stage2, "sigmas": list(stage2["sigmas"])},
+        )
     finally:
         ltx2_pipe.scheduler = scheduler
     assert out.frames.shape == (1, FRAMES, 2 * SIZE, 2 * SIZE, 3)

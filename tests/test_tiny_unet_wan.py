@@ -42,13 +42,22 @@ def load(folder: Path):
 
 def run(pipe, tiny_id: str, seed: int) -> np.ndarray:
     image = Image.fromarray((np.random.RandomState(7).rand(48, 80, 3) * 255).astype("uint8"))
-    prompts = {} if tiny_id == "tiny-svd" else {"prompt": "a red car on a mountain road", "negative_prompt": "blurry"}
+    prompts = (
+        {}
+        if tiny_id == "tiny-svd"
+        else {"prompt": "a red car on a mountain road", "negative_prompt": "blurry"}
+    )
     if tiny_id == "tiny-i2vgen-xl":
         # I2VGen-XL samples the conditioning image's VAE posterior with the global RNG, not the
         # generator (pipeline_i2vgen_xl.py: latent_dist.sample()), so the global seed must be set too.
         torch.manual_seed(seed)
-    out = pipe(image=image, generator=torch.Generator("cpu").manual_seed(seed), output_type="np",
-               **prompts, **smoke_call(tiny_id))
+    out = pipe(
+        image=image,
+        generator=torch.Generator("cpu").manual_seed(seed),
+        output_type="np",
+        **prompts,
+        **smoke_call(tiny_id),
+    )
     return np.asarray(out.frames[0])
 
 

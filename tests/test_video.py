@@ -26,8 +26,9 @@ def leftovers(directory) -> list[str]:
     return [name for name in os.listdir(directory) if name.endswith(".part")]
 
 
-@pytest.mark.parametrize(("fps", "exact"), [(8, Fraction(8)), (24, Fraction(24)),
-                                             (23.976, Fraction(24000, 1001))])
+@pytest.mark.parametrize(
+    ("fps", "exact"), [(8, Fraction(8)), (24, Fraction(24)), (23.976, Fraction(24000, 1001))]
+)
 def test_round_trip_frames_size_fps_codec(tmp_path, fps, exact):
     frames = gradient(frames=9)
     info = write_mp4(frames, tmp_path / "out.mp4", fps)
@@ -54,7 +55,7 @@ def test_decoded_content_matches_the_input(tmp_path):
     write_mp4(frames, tmp_path / "out.mp4", 8, crf=12)
     decoded = read_frames(tmp_path / "out.mp4").astype(np.float32)
     assert decoded.shape == frames.shape
-    assert np.abs(decoded - frames).mean() < 4.0   # yuv420p + H.264: a couple of levels off on average
+    assert np.abs(decoded - frames).mean() < 4.0  # yuv420p + H.264: a couple of levels off on average
 
 
 @pytest.mark.parametrize(("shape", "channels"), [((16000,), 1), ((1, 16000), 1), ((2, 16000), 2)])
@@ -109,7 +110,7 @@ def test_odd_sizes_are_padded_by_edge_replication_and_reported(tmp_path):
 
 def test_failure_mid_write_leaves_nothing(tmp_path):
     frames = [Image.fromarray(f) for f in gradient(frames=3)]
-    frames.append(Image.new("RGB", (32, 32)))   # a different size, found only while encoding
+    frames.append(Image.new("RGB", (32, 32)))  # a different size, found only while encoding
     with pytest.raises(ValueError, match=r"frames\[3\] is 32x32 .* frames\[0\] is 64x48"):
         write_mp4(frames, tmp_path / "out.mp4", 8)
     assert not (tmp_path / "out.mp4").exists()
@@ -133,25 +134,31 @@ def test_bad_fps_names_the_field(tmp_path, fps):
     assert os.listdir(tmp_path) == []
 
 
-@pytest.mark.parametrize(("frames", "message"), [
-    ([], r"frames is empty; need at least 1 frame"),
-    (np.zeros((2, 8, 8, 4), np.uint8), r"frames has shape \(2, 8, 8, 4\); need 3 channels"),
-    (np.zeros((8, 8, 3), np.uint8), r"frames has shape \(8, 8, 3\); need \(frames, height, width, 3\)"),
-    (np.full((2, 8, 8, 3), -1.0, np.float32), r"frames\[0\] float values span \[-1, -1\]; need \[0, 1\]"),
-    ([Image.new("RGBA", (8, 8))], r"frames\[0\] is a PIL image in mode 'RGBA'; need 'RGB'"),
-    ("frames.png", r"frames is a str"),
-])
+@pytest.mark.parametrize(
+    ("frames", "message"),
+    [
+        ([], r"frames is empty; need at least 1 frame"),
+        (np.zeros((2, 8, 8, 4), np.uint8), r"frames has shape \(2, 8, 8, 4\); need 3 channels"),
+        (np.zeros((8, 8, 3), np.uint8), r"frames has shape \(8, 8, 3\); need \(frames, height, width, 3\)"),
+        (np.full((2, 8, 8, 3), -1.0, np.float32), r"frames\[0\] float values span \[-1, -1\]; need \[0, 1\]"),
+        ([Image.new("RGBA", (8, 8))], r"frames\[0\] is a PIL image in mode 'RGBA'; need 'RGB'"),
+        ("frames.png", r"frames is a str"),
+    ],
+)
 def test_bad_frames_are_named(tmp_path, frames, message):
     with pytest.raises(ValueError, match=message):
         write_mp4(frames, tmp_path / "out.mp4", 8)
     assert os.listdir(tmp_path) == []
 
 
-@pytest.mark.parametrize(("audio", "rate", "message"), [
-    (np.zeros(100, np.float32), None, r"audio_sample_rate must be a positive int"),
-    (np.zeros((3, 100), np.float32), 16000, r"audio has shape \(3, 100\); need .* 1 or 2 channels"),
-    (np.zeros(100, np.int16), 16000, r"audio has dtype int16; need float"),
-])
+@pytest.mark.parametrize(
+    ("audio", "rate", "message"),
+    [
+        (np.zeros(100, np.float32), None, r"audio_sample_rate must be a positive int"),
+        (np.zeros((3, 100), np.float32), 16000, r"audio has shape \(3, 100\); need .* 1 or 2 channels"),
+        (np.zeros(100, np.int16), 16000, r"audio has dtype int16; need float"),
+    ],
+)
 def test_bad_audio_is_named(tmp_path, audio, rate, message):
     with pytest.raises(ValueError, match=message):
         write_mp4(gradient(), tmp_path / "out.mp4", 8, audio=audio, audio_sample_rate=rate)
@@ -167,10 +174,18 @@ def test_bad_encoder_options_and_missing_directory(tmp_path):
         write_mp4(gradient(), tmp_path / "missing" / "out.mp4", 8)
 
 
-@pytest.mark.parametrize(("fps", "exact"), [
-    (8, Fraction(8)), (24.0, Fraction(24)), (23.976, Fraction(24000, 1001)), (29.97, Fraction(30000, 1001)),
-    (59.94, Fraction(60000, 1001)), (12.5, Fraction(25, 2)), (Fraction(24000, 1001), Fraction(24000, 1001)),
-])
+@pytest.mark.parametrize(
+    ("fps", "exact"),
+    [
+        (8, Fraction(8)),
+        (24.0, Fraction(24)),
+        (23.976, Fraction(24000, 1001)),
+        (29.97, Fraction(30000, 1001)),
+        (59.94, Fraction(60000, 1001)),
+        (12.5, Fraction(25, 2)),
+        (Fraction(24000, 1001), Fraction(24000, 1001)),
+    ],
+)
 def test_exact_fps(fps, exact):
     assert exact_fps(fps) == exact
 
@@ -181,11 +196,11 @@ def test_written_file_has_ordinary_permissions(tmp_path):
         write_mp4(gradient(frames=1), tmp_path / "shared.mp4", np.int64(8))
     finally:
         os.umask(old_umask)
-    assert (tmp_path / "shared.mp4").stat().st_mode & 0o777 == 0o644   # readable by a separate web server
+    assert (tmp_path / "shared.mp4").stat().st_mode & 0o777 == 0o644  # readable by a separate web server
 
 
 def test_video_info_is_frozen(tmp_path):
     info = write_mp4(gradient(frames=1), tmp_path / "one.mp4", 24)
     assert isinstance(info, VideoInfo) and info.frames == 1
     with pytest.raises(AttributeError):
-        info.frames = 2   # type: ignore[misc]
+        info.frames = 2  # type: ignore[misc]

@@ -17,8 +17,16 @@ from service_harness import ARTIFACTS, Service, record_figure
 
 pytestmark = pytest.mark.browser
 CHROMIUM = os.environ.get("I2V_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 KEY = "browser-key-123"
 
 RECORD_PROGRESS = """() => {
@@ -37,7 +45,9 @@ PLAY = """async () => {
 
 def test_a_person_makes_a_video_in_the_browser(tmp_path, tmp_path_factory):
     if not Path(CHROMIUM).is_file():
-        pytest.fail(f"{CHROMIUM} is missing: `apt-get install --no-install-recommends chromium` (make chromium)")
+        pytest.fail(
+            f"{CHROMIUM} is missing: `apt-get install --no-install-recommends chromium` (make chromium)"
+        )
     from playwright.sync_api import sync_playwright
 
     from i2v.cli import demo_image
@@ -53,15 +63,19 @@ def test_a_person_makes_a_video_in_the_browser(tmp_path, tmp_path_factory):
             errors: list[str] = []
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.goto(service.url + "/")
-            page.wait_for_selector("#keybox:not([hidden])")        # the API said 401: the page asks for the key
+            page.wait_for_selector("#keybox:not([hidden])")  # the API said 401: the page asks for the key
             page.fill("#apikey", KEY)
             page.click("#savekey")
             page.wait_for_function("document.body.dataset.ready === 'true'")
             assert page.input_value("#model") == "tiny-i2vgen-xl"
             # greyed out, with the reason: real models without weights, and those too big for this CPU
-            unavailable = page.eval_on_selector_all("#model option:disabled", "els => els.map(e => [e.text, e.title])")
+            unavailable = page.eval_on_selector_all(
+                "#model option:disabled", "els => els.map(e => [e.text, e.title])"
+            )
             assert unavailable and all("i2v fetch" in title for _, title in unavailable)
-            assert any("does not fit this cpu" in text and "does not fit" in title for text, title in unavailable)
+            assert any(
+                "does not fit this cpu" in text and "does not fit" in title for text, title in unavailable
+            )
             page.set_input_files("#image", str(image))
             page.wait_for_selector("#preview:not([hidden])")
             page.fill("#prompt", "a yellow ball rolls across the field")
@@ -70,9 +84,14 @@ def test_a_person_makes_a_video_in_the_browser(tmp_path, tmp_path_factory):
             page.fill("#steps", "12")
             page.evaluate(RECORD_PROGRESS)
             page.click("#submit")
-            page.wait_for_function("document.querySelector('#bar').dataset.state === 'succeeded'", timeout=180_000)
-            page.wait_for_function("(() => { const v = document.querySelector('#player');"
-                                   " return !v.hidden && v.readyState >= 2; })()", timeout=30_000)
+            page.wait_for_function(
+                "document.querySelector('#bar').dataset.state === 'succeeded'", timeout=180_000
+            )
+            page.wait_for_function(
+                "(() => { const v = document.querySelector('#player');"
+                " return !v.hidden && v.readyState >= 2; })()",
+                timeout=30_000,
+            )
             played = page.evaluate(PLAY)
             seen = page.evaluate("window.seen")
             history = page.eval_on_selector_all("#history tbody tr", "rows => rows.map(r => r.innerText)")
@@ -84,8 +103,15 @@ def test_a_person_makes_a_video_in_the_browser(tmp_path, tmp_path_factory):
         assert service.stop() == 0
     elapsed = time.monotonic() - started
     midway = [text for value, text in seen if 0 < value < 1]
-    record_figure("browser", {"seconds": round(elapsed, 1), "progress_samples_midway": len(midway),
-                              "example": midway[len(midway) // 2] if midway else None, "played": played})
+    record_figure(
+        "browser",
+        {
+            "seconds": round(elapsed, 1),
+            "progress_samples_midway": len(midway),
+            "example": midway[len(midway) // 2] if midway else None,
+            "played": played,
+        },
+    )
     assert not errors, errors
     assert midway and any("denoising" in t and "ETA" in t for t in midway), seen[-5:]
     assert played["time"] > 0 and (played["width"], played["height"]) == (64, 64)

@@ -51,7 +51,7 @@ def test_fetch_shows_per_file_progress_on_stderr_and_a_line_on_stdout(env):
     result = i2v(TINY, "--repo", REPO, "--source", "huggingface", "--dir", str(env))
     assert result.exit_code == 0, result.stderr
     assert result.stdout.startswith(f"fetched: {TINY} (13 files, 0.00 GB) from hf-mirror {REPO}@")
-    assert UNET in result.stderr and "MB" in result.stderr and "/s" in result.stderr   # bytes, rate
+    assert UNET in result.stderr and "MB" in result.stderr and "/s" in result.stderr  # bytes, rate
 
 
 def test_verify_passes_then_names_a_flipped_file(env):
@@ -74,11 +74,18 @@ def test_verify_of_a_model_never_fetched_says_how_to_fetch_it(env):
     assert "run: i2v fetch wan2.1-i2v-14b-480p --dir" in " ".join(result.stderr.split())
 
 
-@pytest.mark.parametrize(("repo", "code", "text"), [
-    (GATED_REPO, 7, f"`{GATED_REPO}` is gated on Hugging Face: set HF_TOKEN (a token that accepted the licence)"),
-    (PICKLE_REPO, 8, f"`{PICKLE_REPO}`: component `vae` has only pickle weights"),
-    ("org/nothing-here", 9, "could not fetch tiny-i2vgen-xl; tried:"),
-])
+@pytest.mark.parametrize(
+    ("repo", "code", "text"),
+    [
+        (
+            GATED_REPO,
+            7,
+            f"`{GATED_REPO}` is gated on Hugging Face: set HF_TOKEN (a token that accepted the licence)",
+        ),
+        (PICKLE_REPO, 8, f"`{PICKLE_REPO}`: component `vae` has only pickle weights"),
+        ("org/nothing-here", 9, "could not fetch tiny-i2vgen-xl; tried:"),
+    ],
+)
 def test_failures_exit_with_their_code_and_message(env, repo, code, text):
     result = i2v(TINY, "--repo", repo, "--source", "huggingface", "--dir", str(env))
     assert result.exit_code == code
@@ -89,15 +96,33 @@ def test_offline_fetch_exits_10(env, monkeypatch):
     import huggingface_hub.constants
 
     monkeypatch.setenv("I2V_OFFLINE", "1")
-    monkeypatch.setenv("HF_HUB_OFFLINE", "0")                               # restored after the test,
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")  # restored after the test,
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)  # as offline mode sets both
     result = i2v("wan2.1-i2v-14b-480p", "--dir", str(env))
     assert result.exit_code == 10 and "offline mode (I2V_OFFLINE=1)" in result.stderr
 
 
 def test_the_installed_entry_point_fetches_from_HF_ENDPOINT(env, hub, tmp_path):
-    run = subprocess.run([sys.executable, "-m", "i2v", "fetch", TINY, "--repo", REPO, "--source", "huggingface",
-                          "--dir", str(env), "--json"], capture_output=True, text=True, env=dict(os.environ),
-                         cwd=Path(__file__).resolve().parents[1], timeout=120)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "i2v",
+            "fetch",
+            TINY,
+            "--repo",
+            REPO,
+            "--source",
+            "huggingface",
+            "--dir",
+            str(env),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        cwd=Path(__file__).resolve().parents[1],
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout)["endpoint"] == hub.url

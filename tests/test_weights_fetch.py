@@ -56,14 +56,21 @@ def hub(tiny_folder):
 
 @pytest.fixture(autouse=True)
 def no_ambient_tokens(monkeypatch, tmp_path):
-    for name in ("HF_TOKEN", "HF_ENDPOINT", "MODELSCOPE_ENDPOINT", "MODELSCOPE_DOMAIN", "MODELSCOPE_API_TOKEN"):
+    for name in (
+        "HF_TOKEN",
+        "HF_ENDPOINT",
+        "MODELSCOPE_ENDPOINT",
+        "MODELSCOPE_DOMAIN",
+        "MODELSCOPE_API_TOKEN",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
 
 
 # A catalogue-shaped spec for the fake repos; the real catalogue gets no test entries.
-SPEC = dataclasses.replace(catalogue.get(TINY), id="fake-i2vgen", tiny=False, hf_id=REPO,
-                           modelscope_id="ms-org/tiny-i2vgen")
+SPEC = dataclasses.replace(
+    catalogue.get(TINY), id="fake-i2vgen", tiny=False, hf_id=REPO, modelscope_id="ms-org/tiny-i2vgen"
+)
 
 
 def hf(hub: FakeHub) -> HuggingFaceSource:
@@ -75,8 +82,13 @@ def sha256(path: Path) -> str:
 
 
 def pipeline_files(folder: Path) -> set[str]:
-    return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()
-            and not p.relative_to(folder).as_posix().startswith(".") and p.name != "i2v-manifest.json"}
+    return {
+        p.relative_to(folder).as_posix()
+        for p in folder.rglob("*")
+        if p.is_file()
+        and not p.relative_to(folder).as_posix().startswith(".")
+        and p.name != "i2v-manifest.json"
+    }
 
 
 # --- download -------------------------------------------------------------------------------------
@@ -87,14 +99,20 @@ def test_hf_fetch_writes_the_hub_layout_only_the_pipeline_files_and_a_manifest(h
     result = fetch(SPEC, models_dir=tmp_path, offline=False, sources=[hf(hub)], progress=progress)
     folder = tmp_path / "fake-i2vgen"
     assert result.folder == folder and not result.up_to_date
-    assert pipeline_files(folder) == pipeline_files(tiny_folder)   # no fp16 twin, .bin, .py, README
+    assert pipeline_files(folder) == pipeline_files(tiny_folder)  # no fp16 twin, .bin, .py, README
     assert not set(EXTRAS) & pipeline_files(folder)
     assert not [r for r in hub.requests if any(extra in r.path for extra in EXTRAS)]
     m = read_manifest(folder)
-    assert (m.source, m.repo, m.revision, m.commit, m.endpoint) == ("hf-mirror", REPO, "main",
-                                                                   hub.repos[REPO].commit, hub.url)
+    assert (m.source, m.repo, m.revision, m.commit, m.endpoint) == (
+        "hf-mirror",
+        REPO,
+        "main",
+        hub.repos[REPO].commit,
+        hub.url,
+    )
     assert {e.path: (e.size, e.sha256) for e in m.files} == {
-        p: (len(hub.repos[REPO].files[p]), hub.repos[REPO].sha256(p)) for p in pipeline_files(tiny_folder)}
+        p: (len(hub.repos[REPO].files[p]), hub.repos[REPO].sha256(p)) for p in pipeline_files(tiny_folder)
+    }
     assert progress.received[UNET] == progress.totals[UNET] == (folder / UNET).stat().st_size
     assert not (folder / ".i2v-fetch-incomplete").exists()
     assert check_for_load(SPEC, folder, tmp_path) == m
@@ -104,7 +122,9 @@ def test_a_second_fetch_only_lists_and_finds_it_up_to_date(hub, tmp_path):
     fetch(SPEC, models_dir=tmp_path, offline=False, sources=[hf(hub)])
     hub.requests.clear()
     again = fetch(SPEC, models_dir=tmp_path, offline=False, sources=[hf(hub)])
-    assert again.up_to_date and [r.path.split("?")[0] for r in hub.requests] == [f"/api/models/{REPO}/revision/main"]
+    assert again.up_to_date and [r.path.split("?")[0] for r in hub.requests] == [
+        f"/api/models/{REPO}/revision/main"
+    ]
 
 
 def test_modelscope_fetch_through_MODELSCOPE_DOMAIN(hub, tiny_folder, tmp_path, monkeypatch):
@@ -121,7 +141,7 @@ def test_modelscope_fetch_through_MODELSCOPE_DOMAIN(hub, tiny_folder, tmp_path, 
 
 
 def test_auto_falls_back_from_modelscope_to_the_HF_ENDPOINT_mirror(hub, tmp_path, monkeypatch):
-    monkeypatch.setenv("MODELSCOPE_DOMAIN", hub.url)   # has no ms-org/tiny-i2vgen: 404
+    monkeypatch.setenv("MODELSCOPE_DOMAIN", hub.url)  # has no ms-org/tiny-i2vgen: 404
     monkeypatch.setenv("HF_ENDPOINT", hub.url)
     progress = NullProgress()
     result = fetch(SPEC, source="auto", models_dir=tmp_path, offline=False, progress=progress)
@@ -133,7 +153,7 @@ def test_auto_falls_back_from_modelscope_to_the_HF_ENDPOINT_mirror(hub, tmp_path
 
 
 MIB = 1024 * 1024
-BIG_REPO = "org/big-unet"   # the tiny model with a 24 MiB unet file: clients resume in whole chunks
+BIG_REPO = "org/big-unet"  # the tiny model with a 24 MiB unet file: clients resume in whole chunks
 
 
 @pytest.fixture
@@ -150,18 +170,22 @@ def test_hf_resumes_a_dropped_connection_with_a_range_request(hub, big, tmp_path
     assert sha256(result.folder / UNET) == hub.repos[BIG_REPO].sha256(UNET)
 
 
-def test_an_interrupted_fetch_leaves_no_partial_file_and_no_manifest_and_the_next_run_completes(hub, tmp_path):
+def test_an_interrupted_fetch_leaves_no_partial_file_and_no_manifest_and_the_next_run_completes(
+    hub, tmp_path
+):
     hub.drop(REPO, UNET, after=700_000, then_fail=True)
     with pytest.raises(FetchFailedError, match=r"hf-mirror .*HTTP 500"):
         fetch(SPEC, models_dir=tmp_path, offline=False, sources=[hf(hub)])
     folder = tmp_path / "fake-i2vgen"
-    assert not (folder / UNET).exists() and (folder / VAE).exists()   # the others finished
+    assert not (folder / UNET).exists() and (folder / VAE).exists()  # the others finished
     assert not (folder / "i2v-manifest.json").exists()
-    with pytest.raises(WeightsIncompleteError, match=r"fetch of fake-i2vgen into .* did not finish .*\(it resumes\)"):
+    with pytest.raises(
+        WeightsIncompleteError, match=r"fetch of fake-i2vgen into .* did not finish .*\(it resumes\)"
+    ):
         check_for_load(SPEC, folder, tmp_path)
     hub.heal()
     fetch(SPEC, models_dir=tmp_path, offline=False, sources=[hf(hub)])
-    assert len(hub.file_gets(VAE)) == 1                 # finished files are not fetched again
+    assert len(hub.file_gets(VAE)) == 1  # finished files are not fetched again
     assert sha256(folder / UNET) == hub.repos[REPO].sha256(UNET)
     check_for_load(SPEC, folder, tmp_path)
 
@@ -181,7 +205,7 @@ def test_modelscope_resumes_a_partial_file_left_by_an_earlier_run(hub, tmp_path)
 def test_modelscope_resumes_a_dropped_connection(hub, big, tmp_path):
     hub.drop(BIG_REPO, UNET, after=15 * MIB)
     result = fetch(big, models_dir=tmp_path, offline=False, sources=[ModelScopeSource(hub.url)])
-    assert [r.range for r in hub.file_gets(UNET)] == [None, f"bytes={15 * MIB}-"]   # 1 MiB chunks
+    assert [r.range for r in hub.file_gets(UNET)] == [None, f"bytes={15 * MIB}-"]  # 1 MiB chunks
     assert hub.served[f"{BIG_REPO}/{UNET}"] == 24 * MIB
     assert sha256(result.folder / UNET) == hub.repos[BIG_REPO].sha256(UNET)
 
@@ -190,22 +214,27 @@ def test_modelscope_resumes_a_dropped_connection(hub, big, tmp_path):
 
 
 def test_bytes_that_differ_from_the_hub_listing_are_deleted_and_named(hub, tmp_path):
-    hub.corrupt(REPO, UNET)   # served with a flipped byte; the listing keeps the true sha256
-    with pytest.raises(WeightsCorruptError, match=rf"`{UNET}` in .* as downloaded from hf-mirror: sha256 .* "
-                                                  r"differs from the hub's .*; deleted it"):
+    hub.corrupt(REPO, UNET)  # served with a flipped byte; the listing keeps the true sha256
+    with pytest.raises(
+        WeightsCorruptError,
+        match=rf"`{UNET}` in .* as downloaded from hf-mirror: sha256 .* "
+        r"differs from the hub's .*; deleted it",
+    ):
         fetch(SPEC, models_dir=tmp_path, offline=False, sources=[hf(hub)])
     assert not (tmp_path / "fake-i2vgen" / UNET).exists()
     assert not (tmp_path / "fake-i2vgen" / "i2v-manifest.json").exists()
 
 
 def test_a_gated_repo_names_the_token_variable_and_the_modelscope_copy(hub, tmp_path, monkeypatch):
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))   # no stored login either
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))  # no stored login either
     spec = dataclasses.replace(SPEC, hf_id=GATED_REPO, modelscope_id="AI-ModelScope/tiny-i2vgen")
     with pytest.raises(GatedRepoError) as caught:
         fetch(spec, models_dir=tmp_path, offline=False, sources=[hf(hub), HuggingFaceSource(hub.url)])
     message = str(caught.value)
-    assert message.startswith(f"`{GATED_REPO}` is gated on Hugging Face: set HF_TOKEN (a token that accepted "
-                              "the licence) or use --source modelscope (copy: AI-ModelScope/tiny-i2vgen)")
+    assert message.startswith(
+        f"`{GATED_REPO}` is gated on Hugging Face: set HF_TOKEN (a token that accepted "
+        "the licence) or use --source modelscope (copy: AI-ModelScope/tiny-i2vgen)"
+    )
     assert "skipped: the same token meets the same gate" in message
 
 
@@ -219,8 +248,9 @@ def test_a_token_without_access_gets_the_gate_from_the_file_download(hub, tmp_pa
 
 def test_a_token_that_accepted_the_licence_fetches_the_gated_repo(hub, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_TOKEN", GOOD_TOKEN)
-    result = fetch(dataclasses.replace(SPEC, hf_id=GATED_REPO), models_dir=tmp_path, offline=False,
-                   sources=[hf(hub)])
+    result = fetch(
+        dataclasses.replace(SPEC, hf_id=GATED_REPO), models_dir=tmp_path, offline=False, sources=[hf(hub)]
+    )
     assert result.manifest.repo == GATED_REPO and (result.folder / UNET).is_file()
 
 

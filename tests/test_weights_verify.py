@@ -38,7 +38,9 @@ def models(built, tmp_path) -> Path:
 def hashes(monkeypatch) -> list[str]:
     seen: list[str] = []
     real = manifest_module.sha256_file
-    monkeypatch.setattr(manifest_module, "sha256_file", lambda path: seen.append(Path(path).name) or real(path))
+    monkeypatch.setattr(
+        manifest_module, "sha256_file", lambda path: seen.append(Path(path).name) or real(path)
+    )
     return seen
 
 
@@ -73,7 +75,7 @@ def test_a_built_tiny_model_has_a_manifest_of_every_file(built):
 
 
 def test_the_first_load_hashes_once_and_later_loads_only_stat(models, hashes):
-    ensure_weights(SPEC, settings(models))       # a copy: new inodes, so hashed once
+    ensure_weights(SPEC, settings(models))  # a copy: new inodes, so hashed once
     assert len(hashes) == len(read_manifest(models / TINY).files)
     hashes.clear()
     ensure_weights(SPEC, settings(models))
@@ -82,7 +84,7 @@ def test_the_first_load_hashes_once_and_later_loads_only_stat(models, hashes):
 
 def test_a_flipped_byte_is_found_before_any_loader_runs(models, monkeypatch):
     engine = Engine(settings(models))
-    ensure_weights(SPEC, engine.settings)        # verified and remembered
+    ensure_weights(SPEC, engine.settings)  # verified and remembered
     flip_byte(models / TINY / UNET)
 
     def loader(*_args, **_kwargs):
@@ -103,7 +105,9 @@ def test_a_truncated_file_is_found_by_its_size_without_hashing(models, hashes):
     size = path.stat().st_size
     with open(path, "r+b") as handle:
         handle.truncate(size // 2)
-    with pytest.raises(WeightsCorruptError, match=rf"^`{VAE}` in .* is truncated: {size // 2:,} of {size:,} bytes"):
+    with pytest.raises(
+        WeightsCorruptError, match=rf"^`{VAE}` in .* is truncated: {size // 2:,} of {size:,} bytes"
+    ):
         ensure_weights(SPEC, settings(models))
     assert hashes == []
 
@@ -120,7 +124,7 @@ def test_full_verify_finds_a_flip_that_kept_its_mtime(models):
     path = folder / UNET
     stat = path.stat()
     flip_byte(path)
-    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))     # bit rot: same size, same mtime
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # bit rot: same size, same mtime
     with pytest.raises(WeightsCorruptError, match=f"`{UNET}` .* is corrupted"):
         verify(folder, full=True)
 
@@ -144,24 +148,32 @@ def offline_env_restored(monkeypatch):
     return hf_constants
 
 
-def test_offline_a_missing_model_names_model_folder_and_command_with_no_network(tmp_path, no_network,
-                                                                                 offline_env_restored):
+def test_offline_a_missing_model_names_model_folder_and_command_with_no_network(
+    tmp_path, no_network, offline_env_restored
+):
     spec = catalogue.get("wan2.1-i2v-14b-480p")
     with pytest.raises(WeightsMissingError) as caught:
         Engine(settings(tmp_path, offline=True)).generate(resolve(spec, "fast", prompt="x"), image=None)
-    assert str(caught.value) == (f"weights for wan2.1-i2v-14b-480p are not in {tmp_path / spec.id} "
-                                 f"(no model_index.json); run: i2v fetch wan2.1-i2v-14b-480p --dir {tmp_path}")
+    assert str(caught.value) == (
+        f"weights for wan2.1-i2v-14b-480p are not in {tmp_path / spec.id} "
+        f"(no model_index.json); run: i2v fetch wan2.1-i2v-14b-480p --dir {tmp_path}"
+    )
     assert os.environ["HF_HUB_OFFLINE"] == "1" and offline_env_restored.HF_HUB_OFFLINE is True
 
 
-def test_offline_a_present_model_is_checked_and_used_with_no_network(models, no_network, offline_env_restored):
+def test_offline_a_present_model_is_checked_and_used_with_no_network(
+    models, no_network, offline_env_restored
+):
     assert ensure_weights(SPEC, settings(models, offline=True)) == models / TINY
 
 
 def test_offline_fetch_downloads_nothing_and_says_so(tmp_path, models, no_network, offline_env_restored):
     spec = catalogue.get("wan2.1-i2v-14b-480p")
-    with pytest.raises(OfflineError, match=rf"offline mode \(I2V_OFFLINE=1\): wan2.1-i2v-14b-480p is not complete "
-                                           rf"in {tmp_path / spec.id} and nothing is downloaded; run `i2v fetch "):
+    with pytest.raises(
+        OfflineError,
+        match=rf"offline mode \(I2V_OFFLINE=1\): wan2.1-i2v-14b-480p is not complete "
+        rf"in {tmp_path / spec.id} and nothing is downloaded; run `i2v fetch ",
+    ):
         fetch(spec, models_dir=tmp_path, offline=True)
     present = fetch(TINY, models_dir=models, offline=True)
     assert present.up_to_date and present.manifest.source == "local-build"

@@ -84,7 +84,12 @@ I2VGEN_UNET = {
     "sample_size": 32,
     "in_channels": 4,
     "out_channels": 4,
-    "down_block_types": ["CrossAttnDownBlock3D", "CrossAttnDownBlock3D", "CrossAttnDownBlock3D", "DownBlock3D"],
+    "down_block_types": [
+        "CrossAttnDownBlock3D",
+        "CrossAttnDownBlock3D",
+        "CrossAttnDownBlock3D",
+        "DownBlock3D",
+    ],
     "up_block_types": ["UpBlock3D", "CrossAttnUpBlock3D", "CrossAttnUpBlock3D", "CrossAttnUpBlock3D"],
     "block_out_channels": [320, 640, 1280, 1280],
     "layers_per_block": 2,
@@ -117,14 +122,29 @@ FULL: dict[str, Architecture] = {
     "i2vgen-xl": Architecture(
         pipeline_cls="diffusers.I2VGenXLPipeline",
         components=(
-            Component("tokenizer", "transformers.CLIPTokenizer", "tokenizer",
-                      {"vocab_size": 49408, "model_max_length": 77}),
-            Component("text_encoder", "transformers.CLIPTextModel", "text_encoder",
-                      CLIP_VIT_H14_TEXT, params=352_984_064),
-            Component("feature_extractor", "transformers.CLIPImageProcessor", "processor",
-                      CLIP_IMAGE_PROCESSOR),
-            Component("image_encoder", "transformers.CLIPVisionModelWithProjection", "image_encoder",
-                      CLIP_VIT_H14_VISION, params=632_076_800),
+            Component(
+                "tokenizer",
+                "transformers.CLIPTokenizer",
+                "tokenizer",
+                {"vocab_size": 49408, "model_max_length": 77},
+            ),
+            Component(
+                "text_encoder",
+                "transformers.CLIPTextModel",
+                "text_encoder",
+                CLIP_VIT_H14_TEXT,
+                params=352_984_064,
+            ),
+            Component(
+                "feature_extractor", "transformers.CLIPImageProcessor", "processor", CLIP_IMAGE_PROCESSOR
+            ),
+            Component(
+                "image_encoder",
+                "transformers.CLIPVisionModelWithProjection",
+                "image_encoder",
+                CLIP_VIT_H14_VISION,
+                params=632_076_800,
+            ),
             Component("vae", "diffusers.AutoencoderKL", "vae", SD_VAE, params=83_653_863),
             Component("scheduler", "diffusers.DDIMScheduler", "scheduler", I2VGEN_DDIM),
             Component("unet", "diffusers.I2VGenXLUNet", "denoiser", I2VGEN_UNET, params=1_420_469_224),
@@ -136,35 +156,83 @@ TINY: dict[str, Architecture] = {
     "tiny-i2vgen-xl": Architecture(
         pipeline_cls="diffusers.I2VGenXLPipeline",
         components=(
-            Component("tokenizer", "transformers.CLIPTokenizer", "tokenizer",
-                      {"vocab_size": 1000, "model_max_length": 77}),
-            Component("text_encoder", "transformers.CLIPTextModel", "text_encoder", {
-                **CLIP_VIT_H14_TEXT,
-                "vocab_size": 1000, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
-                "num_attention_heads": 4, "projection_dim": 32,
-                "bos_token_id": 998, "eos_token_id": 999, "pad_token_id": 999,  # clip_tokenizer(1000)
-            }),
-            Component("feature_extractor", "transformers.CLIPImageProcessor", "processor", {
-                **CLIP_IMAGE_PROCESSOR, "crop_size": {"height": 32, "width": 32}, "size": {"shortest_edge": 32},
-            }),
-            Component("image_encoder", "transformers.CLIPVisionModelWithProjection", "image_encoder", {
-                **CLIP_VIT_H14_VISION,
-                "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
-                "image_size": 32, "patch_size": 8, "projection_dim": 32,
-            }),
-            Component("vae", "diffusers.AutoencoderKL", "vae", {
-                **SD_VAE, "block_out_channels": [8, 8, 16, 16], "layers_per_block": 1, "norm_num_groups": 4,
-                "sample_size": 64,
-            }),
+            Component(
+                "tokenizer",
+                "transformers.CLIPTokenizer",
+                "tokenizer",
+                {"vocab_size": 1000, "model_max_length": 77},
+            ),
+            Component(
+                "text_encoder",
+                "transformers.CLIPTextModel",
+                "text_encoder",
+                {
+                    **CLIP_VIT_H14_TEXT,
+                    "vocab_size": 1000,
+                    "hidden_size": 32,
+                    "intermediate_size": 64,
+                    "num_hidden_layers": 2,
+                    "num_attention_heads": 4,
+                    "projection_dim": 32,
+                    "bos_token_id": 998,
+                    "eos_token_id": 999,
+                    "pad_token_id": 999,  # clip_tokenizer(1000)
+                },
+            ),
+            Component(
+                "feature_extractor",
+                "transformers.CLIPImageProcessor",
+                "processor",
+                {
+                    **CLIP_IMAGE_PROCESSOR,
+                    "crop_size": {"height": 32, "width": 32},
+                    "size": {"shortest_edge": 32},
+                },
+            ),
+            Component(
+                "image_encoder",
+                "transformers.CLIPVisionModelWithProjection",
+                "image_encoder",
+                {
+                    **CLIP_VIT_H14_VISION,
+                    "hidden_size": 32,
+                    "intermediate_size": 64,
+                    "num_hidden_layers": 2,
+                    "num_attention_heads": 4,
+                    "image_size": 32,
+                    "patch_size": 8,
+                    "projection_dim": 32,
+                },
+            ),
+            Component(
+                "vae",
+                "diffusers.AutoencoderKL",
+                "vae",
+                {
+                    **SD_VAE,
+                    "block_out_channels": [8, 8, 16, 16],
+                    "layers_per_block": 1,
+                    "norm_num_groups": 4,
+                    "sample_size": 64,
+                },
+            ),
             Component("scheduler", "diffusers.DDIMScheduler", "scheduler", I2VGEN_DDIM),
-            Component("unet", "diffusers.I2VGenXLUNet", "denoiser", {
-                **I2VGEN_UNET,
-                "sample_size": 8,
-                "down_block_types": ["CrossAttnDownBlock3D", "DownBlock3D"],
-                "up_block_types": ["UpBlock3D", "CrossAttnUpBlock3D"],
-                "block_out_channels": [16, 32], "layers_per_block": 1, "norm_num_groups": 4,
-                "cross_attention_dim": 32, "attention_head_dim": 8,
-            }),
+            Component(
+                "unet",
+                "diffusers.I2VGenXLUNet",
+                "denoiser",
+                {
+                    **I2VGEN_UNET,
+                    "sample_size": 8,
+                    "down_block_types": ["CrossAttnDownBlock3D", "DownBlock3D"],
+                    "up_block_types": ["UpBlock3D", "CrossAttnUpBlock3D"],
+                    "block_out_channels": [16, 32],
+                    "layers_per_block": 1,
+                    "norm_num_groups": 4,
+                    "cross_attention_dim": 32,
+                    "attention_head_dim": 8,
+                },
+            ),
         ),
     ),
 }

@@ -94,16 +94,25 @@ FULL: dict[str, Architecture] = {
     "ltx-video": Architecture(
         pipeline_cls="diffusers.LTXImageToVideoPipeline",
         components=(
-            Component("transformer", "diffusers.LTXVideoTransformer3DModel", "denoiser",
-                      _FULL_TRANSFORMER, 1_923_385_472),
+            Component(
+                "transformer",
+                "diffusers.LTXVideoTransformer3DModel",
+                "denoiser",
+                _FULL_TRANSFORMER,
+                1_923_385_472,
+            ),
             Component("vae", "diffusers.AutoencoderKLLTXVideo", "vae", _FULL_VAE, 419_193_649),
-            Component("text_encoder", "transformers.T5EncoderModel", "text_encoder", _FULL_T5,
-                      4_762_310_656),
+            Component("text_encoder", "transformers.T5EncoderModel", "text_encoder", _FULL_T5, 4_762_310_656),
             # sentencepiece T5 v1.1 vocabulary: 32,000 pieces + 100 sentinels = 32,100 ids.
-            Component("tokenizer", "transformers.T5TokenizerFast", "tokenizer",
-                      {"vocab_size": 32100, "model_max_length": TOKENIZER_MAX_LENGTH}),
-            Component("scheduler", "diffusers.FlowMatchEulerDiscreteScheduler", "scheduler",
-                      SCHEDULER_CONFIG),
+            Component(
+                "tokenizer",
+                "transformers.T5TokenizerFast",
+                "tokenizer",
+                {"vocab_size": 32100, "model_max_length": TOKENIZER_MAX_LENGTH},
+            ),
+            Component(
+                "scheduler", "diffusers.FlowMatchEulerDiscreteScheduler", "scheduler", SCHEDULER_CONFIG
+            ),
         ),
     ),
 }
@@ -158,10 +167,15 @@ TINY: dict[str, Architecture] = {
             Component("transformer", "diffusers.LTXVideoTransformer3DModel", "denoiser", _TINY_TRANSFORMER),
             Component("vae", "diffusers.AutoencoderKLLTXVideo", "vae", _TINY_VAE),
             Component("text_encoder", "transformers.T5EncoderModel", "text_encoder", _TINY_T5),
-            Component("tokenizer", "transformers.T5TokenizerFast", "tokenizer",
-                      {"vocab_size": TINY_T5_VOCAB, "model_max_length": TOKENIZER_MAX_LENGTH}),
-            Component("scheduler", "diffusers.FlowMatchEulerDiscreteScheduler", "scheduler",
-                      SCHEDULER_CONFIG),
+            Component(
+                "tokenizer",
+                "transformers.T5TokenizerFast",
+                "tokenizer",
+                {"vocab_size": TINY_T5_VOCAB, "model_max_length": TOKENIZER_MAX_LENGTH},
+            ),
+            Component(
+                "scheduler", "diffusers.FlowMatchEulerDiscreteScheduler", "scheduler", SCHEDULER_CONFIG
+            ),
         ),
     ),
 }

@@ -232,18 +232,32 @@ FULL: dict[str, Architecture] = {
     "ltx-2": Architecture(
         pipeline_cls="diffusers.LTX2ImageToVideoPipeline",
         components=(
-            Component("transformer", "diffusers.LTX2VideoTransformer3DModel", "denoiser",
-                      _FULL_TRANSFORMER, 18_876_174_592),
+            Component(
+                "transformer",
+                "diffusers.LTX2VideoTransformer3DModel",
+                "denoiser",
+                _FULL_TRANSFORMER,
+                18_876_174_592,
+            ),
             Component("connectors", _CONNECTORS_CLS, "connector", _FULL_CONNECTORS, 1_431_475_200),
             _FULL_VAE_COMPONENT,
-            Component("audio_vae", "diffusers.AutoencoderKLLTX2Audio", "audio_vae", _FULL_AUDIO_VAE, 53_248_146),
+            Component(
+                "audio_vae", "diffusers.AutoencoderKLLTX2Audio", "audio_vae", _FULL_AUDIO_VAE, 53_248_146
+            ),
             Component("vocoder", _VOCODER_CLS, "vocoder", _FULL_VOCODER, 55_592_802),
             # Tied input/output embeddings: 12.19B once (accelerate.init_empty_weights leaves them
             # untied under transformers 5 and reports 13.19B).
-            Component("text_encoder", "transformers.Gemma3ForConditionalGeneration", "text_encoder",
-                      _FULL_GEMMA3, 12_187_325_040),
+            Component(
+                "text_encoder",
+                "transformers.Gemma3ForConditionalGeneration",
+                "text_encoder",
+                _FULL_GEMMA3,
+                12_187_325_040,
+            ),
             Component("tokenizer", "transformers.GemmaTokenizerFast", "tokenizer", {"padding_side": "left"}),
-            Component("scheduler", "diffusers.FlowMatchEulerDiscreteScheduler", "scheduler", SCHEDULER_CONFIG),
+            Component(
+                "scheduler", "diffusers.FlowMatchEulerDiscreteScheduler", "scheduler", SCHEDULER_CONFIG
+            ),
         ),
     ),
 }
@@ -359,7 +373,12 @@ _TINY_VOCODER = {
     "resnet_dilations": ((1, 3, 5),),
 }
 
-_TINY_UPSAMPLER = {**_FULL_UPSAMPLER, "in_channels": 8, "mid_channels": 32, "num_blocks_per_stage": 1}  # GroupNorm(32, mid)
+_TINY_UPSAMPLER = {
+    **_FULL_UPSAMPLER,
+    "in_channels": 8,
+    "mid_channels": 32,
+    "num_blocks_per_stage": 1,
+}  # GroupNorm(32, mid)
 
 _TINY_VAE_COMPONENT = Component("vae", "diffusers.AutoencoderKLLTX2Video", "vae", _TINY_VAE)
 
@@ -372,17 +391,28 @@ TINY: dict[str, Architecture] = {
             _TINY_VAE_COMPONENT,
             Component("audio_vae", "diffusers.AutoencoderKLLTX2Audio", "audio_vae", _TINY_AUDIO_VAE),
             Component("vocoder", _VOCODER_CLS, "vocoder", _TINY_VOCODER),
-            Component("text_encoder", "transformers.Gemma3ForConditionalGeneration", "text_encoder", _TINY_GEMMA3),
-            Component("tokenizer", "transformers.GemmaTokenizerFast", "tokenizer",
-                      {"padding_side": "left", "vocab_size": TINY_GEMMA_VOCAB}),
-            Component("scheduler", "diffusers.FlowMatchEulerDiscreteScheduler", "scheduler", SCHEDULER_CONFIG),
+            Component(
+                "text_encoder", "transformers.Gemma3ForConditionalGeneration", "text_encoder", _TINY_GEMMA3
+            ),
+            Component(
+                "tokenizer",
+                "transformers.GemmaTokenizerFast",
+                "tokenizer",
+                {"padding_side": "left", "vocab_size": TINY_GEMMA_VOCAB},
+            ),
+            Component(
+                "scheduler", "diffusers.FlowMatchEulerDiscreteScheduler", "scheduler", SCHEDULER_CONFIG
+            ),
         ),
     ),
 }
 
 UPSAMPLER["tiny-ltx-2"] = Architecture(
     pipeline_cls="diffusers.LTX2LatentUpsamplePipeline",
-    components=(_TINY_VAE_COMPONENT, Component("latent_upsampler", _UPSAMPLER_CLS, "upsampler", _TINY_UPSAMPLER)),
+    components=(
+        _TINY_VAE_COMPONENT,
+        Component("latent_upsampler", _UPSAMPLER_CLS, "upsampler", _TINY_UPSAMPLER),
+    ),
 )
 
 # --- Modes ------------------------------------------------------------------------------------
@@ -397,8 +427,13 @@ LTX2_0_CALL_KWARGS: dict[str, Any] = {"use_cross_timestep": False, "spatio_tempo
 # Guidance-free sampling for distilled weights and distilled-LoRA refinement. The audio scales must be
 # given too: the pipelines default audio_guidance_scale to 7.0, which alone re-enables the CFG batch.
 _NO_GUIDANCE = {
-    "guidance_scale": 1.0, "stg_scale": 0.0, "modality_scale": 1.0, "guidance_rescale": 0.0,
-    "audio_guidance_scale": 1.0, "audio_stg_scale": 0.0, "audio_modality_scale": 1.0,
+    "guidance_scale": 1.0,
+    "stg_scale": 0.0,
+    "modality_scale": 1.0,
+    "guidance_rescale": 0.0,
+    "audio_guidance_scale": 1.0,
+    "audio_stg_scale": 0.0,
+    "audio_modality_scale": 1.0,
     "audio_guidance_rescale": 0.0,
 }
 
@@ -432,15 +467,15 @@ LTX2_MODES: dict[str, dict[str, Any]] = {
         "stage2_lora": _DISTILLED_LORA,
         "call_kwargs": LTX2_0_CALL_KWARGS,
         "notes": "ltx-pipelines ti2vid_two_stages: stage 1 with CFG/STG, x2 latent upsample, stage 2 with the "
-                 "distilled LoRA (load_lora_weights) and a scheduler without dynamic shifting.",
+        "distilled LoRA (load_lora_weights) and a scheduler without dynamic shifting.",
     },
     "two-stage-hq": {
         "supported": False,
         "reason": "ti2vid_two_stages_hq samples with ltx-pipelines' second-order res_2s sampler (float64 "
-                  "internally). diffusers 0.42.1 has no res_2s scheduler, and the LTX-2 pipelines index "
-                  "scheduler.sigmas[i] by loop step (convert_velocity_to_x0), so a second-order scheduler "
-                  "such as FlowMatchHeunDiscreteScheduler (order 2, repeated timesteps) cannot be swapped in. "
-                  "Closest: 'two-stage' with more stage-1 steps.",
+        "internally). diffusers 0.42.1 has no res_2s scheduler, and the LTX-2 pipelines index "
+        "scheduler.sigmas[i] by loop step (convert_velocity_to_x0), so a second-order scheduler "
+        "such as FlowMatchHeunDiscreteScheduler (order 2, repeated timesteps) cannot be swapped in. "
+        "Closest: 'two-stage' with more stage-1 steps.",
     },
     "one-stage": {
         "supported": True,
@@ -453,12 +488,17 @@ LTX2_MODES: dict[str, dict[str, Any]] = {
         "supported": True,
         "pipeline_cls": "diffusers.LTX2ImageToVideoPipeline",
         "weights": "ltx-2-19b-distilled.safetensors (Lightricks/LTX-2, single file: from_single_file, or a "
-                   "diffusers-format conversion such as the one diffusers' docs use)",
-        "stage1": {"sigmas": DISTILLED_SIGMAS, "num_inference_steps": 8, "output_type": "latent", **_NO_GUIDANCE},
+        "diffusers-format conversion such as the one diffusers' docs use)",
+        "stage1": {
+            "sigmas": DISTILLED_SIGMAS,
+            "num_inference_steps": 8,
+            "output_type": "latent",
+            **_NO_GUIDANCE,
+        },
         **_STAGE_2,
         "call_kwargs": LTX2_0_CALL_KWARGS,
         "notes": "8 distilled steps, no CFG/STG, then the shared x2 upsample + 3-step stage 2 (no LoRA: the "
-                 "weights are already distilled). Needs the distilled transformer, not the dev one.",
+        "weights are already distilled). Needs the distilled transformer, not the dev one.",
     },
     "keyframes": {
         "supported": True,
@@ -469,23 +509,23 @@ LTX2_MODES: dict[str, dict[str, Any]] = {
         "stage2_lora": _DISTILLED_LORA,
         "call_kwargs": LTX2_0_CALL_KWARGS,
         "notes": "keyframe_interpolation: conditions=[LTX2VideoCondition(first, index=0), "
-                 "LTX2VideoCondition(last, index=-1)]; non-zero indices are appended as keyframe tokens.",
+        "LTX2VideoCondition(last, index=-1)]; non-zero indices are appended as keyframe tokens.",
     },
     "audio-to-video": {
         "supported": False,
         "reason": "no diffusers 0.42.1 pipeline takes input audio. There is no waveform -> mel front end for "
-                  "AutoencoderKLLTX2Audio.encode, and LTX2Pipeline/LTX2ImageToVideoPipeline/"
-                  "LTX2ConditionPipeline always re-noise and denoise `audio_latents` with the video's "
-                  "schedule. The only clean-audio switch is `freeze_audio` of LTX2DFRPipeline, an LTX-2.5 "
-                  "DFR stage (keyframe slots, abs-pos keyframe embedding), not an a2vid pipeline.",
+        "AutoencoderKLLTX2Audio.encode, and LTX2Pipeline/LTX2ImageToVideoPipeline/"
+        "LTX2ConditionPipeline always re-noise and denoise `audio_latents` with the video's "
+        "schedule. The only clean-audio switch is `freeze_audio` of LTX2DFRPipeline, an LTX-2.5 "
+        "DFR stage (keyframe slots, abs-pos keyframe embedding), not an a2vid pipeline.",
     },
     "retake": {
         "supported": False,
         "reason": "no diffusers 0.42.1 pipeline regenerates a time range in place: that needs a per-token "
-                  "denoise mask over [start, end) for both the video and the audio stream. "
-                  "LTX2ConditionPipeline writes only an index-0 condition in place (a multi-frame one pins a "
-                  "prefix); later ones become appended keyframe tokens, so the frames after the range cannot be "
-                  "kept, and audio has no mask at all; `noise_scale` + `latents` re-noise the whole clip.",
+        "denoise mask over [start, end) for both the video and the audio stream. "
+        "LTX2ConditionPipeline writes only an index-0 condition in place (a multi-frame one pins a "
+        "prefix); later ones become appended keyframe tokens, so the frames after the range cannot be "
+        "kept, and audio has no mask at all; `noise_scale` + `latents` re-noise the whole clip.",
     },
     "ic-lora": {
         "supported": True,
@@ -496,15 +536,23 @@ LTX2_MODES: dict[str, dict[str, Any]] = {
         "stage2_lora": _DISTILLED_LORA,
         "call_kwargs": LTX2_0_CALL_KWARGS,
         "notes": "load the IC-LoRA with load_lora_weights, pass reference_conditions (optionally frame "
-                 "`conditions`); stage 2 refines without the reference (LTX2InContextPipeline docstring). "
-                 "HDR IC-LoRAs have their own LTX2HDRPipeline (video only).",
+        "`conditions`); stage 2 refines without the reference (LTX2InContextPipeline docstring). "
+        "HDR IC-LoRAs have their own LTX2HDRPipeline (video only).",
     },
 }
 
 MODE_NAMES = tuple(LTX2_MODES)
 
 __all__ = [
-    "FULL", "TINY", "UPSAMPLER", "LTX2_MODES", "MODE_NAMES", "LTX2_0_CALL_KWARGS",
-    "DISTILLED_SIGMAS", "STAGE_2_DISTILLED_SIGMAS", "SCHEDULER_CONFIG",
-    "TINY_GEMMA_VOCAB", "TINY_MAX_SEQUENCE_LENGTH",
+    "FULL",
+    "TINY",
+    "UPSAMPLER",
+    "LTX2_MODES",
+    "MODE_NAMES",
+    "LTX2_0_CALL_KWARGS",
+    "DISTILLED_SIGMAS",
+    "STAGE_2_DISTILLED_SIGMAS",
+    "SCHEDULER_CONFIG",
+    "TINY_GEMMA_VOCAB",
+    "TINY_MAX_SEQUENCE_LENGTH",
 ]

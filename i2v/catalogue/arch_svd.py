@@ -19,10 +19,18 @@ SVD_XT_UNET = {
     "sample_size": 96,
     "in_channels": 8,
     "out_channels": 4,
-    "down_block_types": ["CrossAttnDownBlockSpatioTemporal", "CrossAttnDownBlockSpatioTemporal",
-                         "CrossAttnDownBlockSpatioTemporal", "DownBlockSpatioTemporal"],
-    "up_block_types": ["UpBlockSpatioTemporal", "CrossAttnUpBlockSpatioTemporal",
-                       "CrossAttnUpBlockSpatioTemporal", "CrossAttnUpBlockSpatioTemporal"],
+    "down_block_types": [
+        "CrossAttnDownBlockSpatioTemporal",
+        "CrossAttnDownBlockSpatioTemporal",
+        "CrossAttnDownBlockSpatioTemporal",
+        "DownBlockSpatioTemporal",
+    ],
+    "up_block_types": [
+        "UpBlockSpatioTemporal",
+        "CrossAttnUpBlockSpatioTemporal",
+        "CrossAttnUpBlockSpatioTemporal",
+        "CrossAttnUpBlockSpatioTemporal",
+    ],
     "block_out_channels": [320, 640, 1280, 1280],
     "addition_time_embed_dim": 256,
     "projection_class_embeddings_input_dim": 768,  # 3 added time ids (fps, motion bucket, noise aug) x 256
@@ -67,14 +75,25 @@ FULL: dict[str, Architecture] = {
     "svd-xt": Architecture(
         pipeline_cls="diffusers.StableVideoDiffusionPipeline",
         components=(
-            Component("feature_extractor", "transformers.CLIPImageProcessor", "processor",
-                      CLIP_IMAGE_PROCESSOR),
-            Component("image_encoder", "transformers.CLIPVisionModelWithProjection", "image_encoder",
-                      CLIP_VIT_H14_VISION, params=632_076_800),
+            Component(
+                "feature_extractor", "transformers.CLIPImageProcessor", "processor", CLIP_IMAGE_PROCESSOR
+            ),
+            Component(
+                "image_encoder",
+                "transformers.CLIPVisionModelWithProjection",
+                "image_encoder",
+                CLIP_VIT_H14_VISION,
+                params=632_076_800,
+            ),
             Component("vae", "diffusers.AutoencoderKLTemporalDecoder", "vae", SVD_VAE, params=97_742_847),
             Component("scheduler", "diffusers.EulerDiscreteScheduler", "scheduler", SVD_EULER),
-            Component("unet", "diffusers.UNetSpatioTemporalConditionModel", "denoiser", SVD_XT_UNET,
-                      params=1_524_623_082),
+            Component(
+                "unet",
+                "diffusers.UNetSpatioTemporalConditionModel",
+                "denoiser",
+                SVD_XT_UNET,
+                params=1_524_623_082,
+            ),
         ),
     ),
 }
@@ -83,30 +102,53 @@ TINY: dict[str, Architecture] = {
     "tiny-svd": Architecture(
         pipeline_cls="diffusers.StableVideoDiffusionPipeline",
         components=(
-            Component("feature_extractor", "transformers.CLIPImageProcessor", "processor",
-                      CLIP_IMAGE_PROCESSOR),
-            Component("image_encoder", "transformers.CLIPVisionModelWithProjection", "image_encoder", {
-                **CLIP_VIT_H14_VISION,
-                "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
-                "patch_size": 32, "projection_dim": 32,
-            }),
-            Component("vae", "diffusers.AutoencoderKLTemporalDecoder", "vae", {
-                **SVD_VAE, "block_out_channels": [32, 32, 32, 32], "layers_per_block": 1, "sample_size": 64,
-            }),
+            Component(
+                "feature_extractor", "transformers.CLIPImageProcessor", "processor", CLIP_IMAGE_PROCESSOR
+            ),
+            Component(
+                "image_encoder",
+                "transformers.CLIPVisionModelWithProjection",
+                "image_encoder",
+                {
+                    **CLIP_VIT_H14_VISION,
+                    "hidden_size": 32,
+                    "intermediate_size": 64,
+                    "num_hidden_layers": 2,
+                    "num_attention_heads": 4,
+                    "patch_size": 32,
+                    "projection_dim": 32,
+                },
+            ),
+            Component(
+                "vae",
+                "diffusers.AutoencoderKLTemporalDecoder",
+                "vae",
+                {
+                    **SVD_VAE,
+                    "block_out_channels": [32, 32, 32, 32],
+                    "layers_per_block": 1,
+                    "sample_size": 64,
+                },
+            ),
             Component("scheduler", "diffusers.EulerDiscreteScheduler", "scheduler", SVD_EULER),
-            Component("unet", "diffusers.UNetSpatioTemporalConditionModel", "denoiser", {
-                **SVD_XT_UNET,
-                "sample_size": 8,
-                "down_block_types": ["CrossAttnDownBlockSpatioTemporal", "DownBlockSpatioTemporal"],
-                "up_block_types": ["UpBlockSpatioTemporal", "CrossAttnUpBlockSpatioTemporal"],
-                "block_out_channels": [32, 64],
-                "addition_time_embed_dim": 8,
-                "projection_class_embeddings_input_dim": 24,
-                "layers_per_block": 1,
-                "cross_attention_dim": 32,
-                "num_attention_heads": [2, 4],
-                "num_frames": 5,
-            }),
+            Component(
+                "unet",
+                "diffusers.UNetSpatioTemporalConditionModel",
+                "denoiser",
+                {
+                    **SVD_XT_UNET,
+                    "sample_size": 8,
+                    "down_block_types": ["CrossAttnDownBlockSpatioTemporal", "DownBlockSpatioTemporal"],
+                    "up_block_types": ["UpBlockSpatioTemporal", "CrossAttnUpBlockSpatioTemporal"],
+                    "block_out_channels": [32, 64],
+                    "addition_time_embed_dim": 8,
+                    "projection_class_embeddings_input_dim": 24,
+                    "layers_per_block": 1,
+                    "cross_attention_dim": 32,
+                    "num_attention_heads": [2, 4],
+                    "num_frames": 5,
+                },
+            ),
         ),
     ),
 }

@@ -12,23 +12,33 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 ComponentKind = Literal[
-    "denoiser", "text_encoder", "image_encoder", "vae", "audio_vae", "vocoder", "connector",
-    "upsampler", "tokenizer", "scheduler", "processor", "other",
+    "denoiser",
+    "text_encoder",
+    "image_encoder",
+    "vae",
+    "audio_vae",
+    "vocoder",
+    "connector",
+    "upsampler",
+    "tokenizer",
+    "scheduler",
+    "processor",
+    "other",
 ]
 
 
 @dataclass(frozen=True)
 class Component:
-    name: str                 # the pipeline's attribute / hub sub-folder, e.g. "transformer_2"
-    cls: str                  # "diffusers.WanTransformer3DModel", "transformers.UMT5EncoderModel", ...
+    name: str  # the pipeline's attribute / hub sub-folder, e.g. "transformer_2"
+    cls: str  # "diffusers.WanTransformer3DModel", "transformers.UMT5EncoderModel", ...
     kind: ComponentKind
     config: dict[str, Any] = field(default_factory=dict)
-    params: int = 0           # full-size parameter count (0 for tokenizers, schedulers, processors)
+    params: int = 0  # full-size parameter count (0 for tokenizers, schedulers, processors)
 
 
 @dataclass(frozen=True)
 class Architecture:
-    pipeline_cls: str         # "diffusers.WanImageToVideoPipeline"
+    pipeline_cls: str  # "diffusers.WanImageToVideoPipeline"
     components: tuple[Component, ...]
 
     def component(self, name: str) -> Component:

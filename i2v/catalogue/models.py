@@ -15,8 +15,10 @@ SAFETENSORS_ONLY = ("model_index.json", "*/config.json", "*/*.json", "*/*.txt", 
 
 def _patterns(variant: str | None) -> tuple[str, ...]:
     weights = f"*/*.{variant}.safetensors" if variant else "*/*.safetensors"
-    return SAFETENSORS_ONLY + (weights, "*/*.safetensors.index.json" if not variant
-                               else f"*/*.safetensors.index.{variant}.json")
+    return SAFETENSORS_ONLY + (
+        weights,
+        "*/*.safetensors.index.json" if not variant else f"*/*.safetensors.index.{variant}.json",
+    )
 
 
 def _presets(fast: dict, standard: dict, hq: dict, fast_cache: str | None = None) -> dict[str, Preset]:
@@ -89,8 +91,10 @@ SPECS_LIST: list[ModelSpec] = [
             hq=dict(height=576, width=1024, frames=25, steps=40),
         ),
         memory=MemoryModel(
-            denoise_mib_per_mtoken=14_000.0, decode_base_mib=2_000.0,
-            decode_mib_per_mpixel_frame=2_000.0, forward_chunking_factor=0.6,
+            denoise_mib_per_mtoken=14_000.0,
+            decode_base_mib=2_000.0,
+            decode_mib_per_mpixel_frame=2_000.0,
+            forward_chunking_factor=0.6,
         ),
         latent=(8, 1, 1),
         denoiser_blocks=12,
@@ -111,16 +115,24 @@ SPECS_LIST: list[ModelSpec] = [
         allow_patterns=_patterns(None),
         preferred_dtype="bfloat16",
         defaults=Defaults(height=480, width=704, frames=121, steps=50, guidance=3.0, fps=24),
-        constraints=Constraints(size_multiple=32, frames_step=8, frames_offset=1, min_size=128,
-                                max_size=1280, min_frames=9, max_frames=257),
+        constraints=Constraints(
+            size_multiple=32,
+            frames_step=8,
+            frames_offset=1,
+            min_size=128,
+            max_size=1280,
+            min_frames=9,
+            max_frames=257,
+        ),
         presets=_presets(
             fast=dict(height=320, width=480, frames=65, steps=20),
             standard=dict(height=480, width=704, frames=121, steps=40),
             hq=dict(height=704, width=1216, frames=121, steps=50),
             fast_cache=_WAN_FAST_CACHE,
         ),
-        memory=MemoryModel(denoise_mib_per_mtoken=9_000.0, decode_base_mib=1_500.0,
-                           decode_mib_per_mpixel_frame=900.0),
+        memory=MemoryModel(
+            denoise_mib_per_mtoken=9_000.0, decode_base_mib=1_500.0, decode_mib_per_mpixel_frame=900.0
+        ),
         latent=(32, 8, 1),
         denoiser_blocks=28,
         vae_tiling=True,
@@ -139,8 +151,15 @@ SPECS_LIST: list[ModelSpec] = [
         allow_patterns=_patterns(None) + ("ltx-2-19b-distilled-lora-384.safetensors",),
         preferred_dtype="bfloat16",
         defaults=Defaults(height=512, width=768, frames=121, steps=30, guidance=3.0, fps=24),
-        constraints=Constraints(size_multiple=32, frames_step=8, frames_offset=1, min_size=128,
-                                max_size=1536, min_frames=9, max_frames=257),
+        constraints=Constraints(
+            size_multiple=32,
+            frames_step=8,
+            frames_offset=1,
+            min_size=128,
+            max_size=1536,
+            min_frames=9,
+            max_frames=257,
+        ),
         presets=_presets(
             fast=dict(height=384, width=576, frames=65, steps=15),
             standard=dict(height=512, width=768, frames=121, steps=30),
@@ -148,8 +167,9 @@ SPECS_LIST: list[ModelSpec] = [
             # FirstBlockCache/MagCache raise on LTX-2 (ARCHITECTURE.md): its fast preview is fewer steps.
             fast_cache=None,
         ),
-        memory=MemoryModel(denoise_mib_per_mtoken=20_000.0, decode_base_mib=2_000.0,
-                           decode_mib_per_mpixel_frame=1_000.0),
+        memory=MemoryModel(
+            denoise_mib_per_mtoken=20_000.0, decode_base_mib=2_000.0, decode_mib_per_mpixel_frame=1_000.0
+        ),
         latent=(32, 8, 1),
         denoiser_blocks=48,
         vae_tiling=True,
@@ -164,8 +184,19 @@ SPECS_LIST: list[ModelSpec] = [
 ]
 
 
-def _wan(id_: str, title: str, hub: str, height: int, width: int, frames: int, fps: int,
-         guidance: float, latent: tuple[int, int, int], fast: dict, hq: dict) -> ModelSpec:
+def _wan(
+    id_: str,
+    title: str,
+    hub: str,
+    height: int,
+    width: int,
+    frames: int,
+    fps: int,
+    guidance: float,
+    latent: tuple[int, int, int],
+    fast: dict,
+    hq: dict,
+) -> ModelSpec:
     return ModelSpec(
         id=id_,
         family="wan2.2" if id_.startswith("wan2.2") else "wan2.1",
@@ -177,12 +208,24 @@ def _wan(id_: str, title: str, hub: str, height: int, width: int, frames: int, f
         allow_patterns=_patterns(None),
         preferred_dtype="bfloat16",
         defaults=Defaults(height=height, width=width, frames=frames, steps=50, guidance=guidance, fps=fps),
-        constraints=Constraints(size_multiple=latent[0] * latent[2], frames_step=4, frames_offset=1,
-                                min_size=128, max_size=1536, min_frames=5, max_frames=161),
-        presets=_presets(fast=fast, standard=dict(height=height, width=width, frames=frames, steps=40),
-                         hq=hq, fast_cache=_WAN_FAST_CACHE),
-        memory=MemoryModel(denoise_mib_per_mtoken=12_000.0, decode_base_mib=2_500.0,
-                           decode_mib_per_mpixel_frame=1_200.0),
+        constraints=Constraints(
+            size_multiple=latent[0] * latent[2],
+            frames_step=4,
+            frames_offset=1,
+            min_size=128,
+            max_size=1536,
+            min_frames=5,
+            max_frames=161,
+        ),
+        presets=_presets(
+            fast=fast,
+            standard=dict(height=height, width=width, frames=frames, steps=40),
+            hq=hq,
+            fast_cache=_WAN_FAST_CACHE,
+        ),
+        memory=MemoryModel(
+            denoise_mib_per_mtoken=12_000.0, decode_base_mib=2_500.0, decode_mib_per_mpixel_frame=1_200.0
+        ),
         latent=latent,
         denoiser_blocks=40 if "14b" in id_ else 30,
         vae_tiling=True,
@@ -192,60 +235,179 @@ def _wan(id_: str, title: str, hub: str, height: int, width: int, frames: int, f
 
 
 SPECS_LIST += [
-    _wan("wan2.1-i2v-14b-480p", "Wan2.1 I2V 14B 480p", "Wan-AI/Wan2.1-I2V-14B-480P-Diffusers",
-         480, 832, 81, 16, 5.0, (8, 4, 2),
-         fast=dict(height=320, width=576, frames=33, steps=20), hq=dict(steps=50)),
-    _wan("wan2.1-i2v-14b-720p", "Wan2.1 I2V 14B 720p", "Wan-AI/Wan2.1-I2V-14B-720P-Diffusers",
-         720, 1280, 81, 16, 5.0, (8, 4, 2),
-         fast=dict(height=480, width=832, frames=33, steps=20), hq=dict(steps=50)),
-    _wan("wan2.2-ti2v-5b", "Wan2.2 TI2V 5B", "Wan-AI/Wan2.2-TI2V-5B-Diffusers",
-         704, 1280, 121, 24, 5.0, (16, 4, 2),
-         fast=dict(height=480, width=832, frames=49, steps=20), hq=dict(steps=50)),
-    _wan("wan2.2-i2v-a14b", "Wan2.2 I2V A14B (MoE: high/low-noise experts)", "Wan-AI/Wan2.2-I2V-A14B-Diffusers",
-         480, 832, 81, 16, 3.5, (8, 4, 2),
-         fast=dict(height=320, width=576, frames=33, steps=20), hq=dict(height=720, width=1280, steps=40)),
+    _wan(
+        "wan2.1-i2v-14b-480p",
+        "Wan2.1 I2V 14B 480p",
+        "Wan-AI/Wan2.1-I2V-14B-480P-Diffusers",
+        480,
+        832,
+        81,
+        16,
+        5.0,
+        (8, 4, 2),
+        fast=dict(height=320, width=576, frames=33, steps=20),
+        hq=dict(steps=50),
+    ),
+    _wan(
+        "wan2.1-i2v-14b-720p",
+        "Wan2.1 I2V 14B 720p",
+        "Wan-AI/Wan2.1-I2V-14B-720P-Diffusers",
+        720,
+        1280,
+        81,
+        16,
+        5.0,
+        (8, 4, 2),
+        fast=dict(height=480, width=832, frames=33, steps=20),
+        hq=dict(steps=50),
+    ),
+    _wan(
+        "wan2.2-ti2v-5b",
+        "Wan2.2 TI2V 5B",
+        "Wan-AI/Wan2.2-TI2V-5B-Diffusers",
+        704,
+        1280,
+        121,
+        24,
+        5.0,
+        (16, 4, 2),
+        fast=dict(height=480, width=832, frames=49, steps=20),
+        hq=dict(steps=50),
+    ),
+    _wan(
+        "wan2.2-i2v-a14b",
+        "Wan2.2 I2V A14B (MoE: high/low-noise experts)",
+        "Wan-AI/Wan2.2-I2V-A14B-Diffusers",
+        480,
+        832,
+        81,
+        16,
+        3.5,
+        (8, 4, 2),
+        fast=dict(height=320, width=576, frames=33, steps=20),
+        hq=dict(height=720, width=1280, steps=40),
+    ),
 ]
 
 
-def _tiny(id_: str, family: str, pipeline_cls: str, constraints: Constraints, latent: tuple[int, int, int],
-          height: int, width: int, frames: int, vae_tiling: bool = True, **extra) -> ModelSpec:
+def _tiny(
+    id_: str,
+    family: str,
+    pipeline_cls: str,
+    constraints: Constraints,
+    latent: tuple[int, int, int],
+    height: int,
+    width: int,
+    frames: int,
+    vae_tiling: bool = True,
+    **extra,
+) -> ModelSpec:
     """A tiny random-weight model of a family, built locally on first use (tests and `make demo`)."""
     small = dict(height=height, width=width, frames=frames, steps=2)
     return ModelSpec(
-        id=id_, family=family, title=f"tiny random-weight {family} (tests, demo)",  # type: ignore[arg-type]
-        pipeline_cls=pipeline_cls, modelscope_id=None, hf_id=None, variant=None,
-        allow_patterns=_patterns(None), preferred_dtype="bfloat16",
+        id=id_,
+        family=family,
+        title=f"tiny random-weight {family} (tests, demo)",  # type: ignore[arg-type]
+        pipeline_cls=pipeline_cls,
+        modelscope_id=None,
+        hf_id=None,
+        variant=None,
+        allow_patterns=_patterns(None),
+        preferred_dtype="bfloat16",
         defaults=Defaults(height=height, width=width, frames=frames, steps=2, guidance=3.0, fps=8),
         constraints=constraints,
-        presets=_presets(fast=small, standard=small, hq=dict(small, steps=4)),  # LTX's scheduler needs 2+ steps
-        memory=MemoryModel(denoise_mib_per_mtoken=500.0, decode_base_mib=16.0,
-                           decode_mib_per_mpixel_frame=200.0, overhead_mib=64.0),
-        latent=latent, denoiser_blocks=2, vae_tiling=vae_tiling, tiny=True, **extra,
+        presets=_presets(
+            fast=small, standard=small, hq=dict(small, steps=4)
+        ),  # LTX's scheduler needs 2+ steps
+        memory=MemoryModel(
+            denoise_mib_per_mtoken=500.0,
+            decode_base_mib=16.0,
+            decode_mib_per_mpixel_frame=200.0,
+            overhead_mib=64.0,
+        ),
+        latent=latent,
+        denoiser_blocks=2,
+        vae_tiling=vae_tiling,
+        tiny=True,
+        **extra,
     )
 
 
 _SMALL = dict(min_size=32, max_size=256)
 SPECS_LIST += [
-    _tiny("tiny-i2vgen-xl", "i2vgen-xl", "diffusers.I2VGenXLPipeline",
-          Constraints(size_multiple=32, min_frames=2, max_frames=16, **_SMALL), (8, 1, 1), 64, 64, 8),
-    _tiny("tiny-svd", "svd", "diffusers.StableVideoDiffusionPipeline",
-          Constraints(size_multiple=32, min_frames=2, max_frames=16, **_SMALL), (8, 1, 1), 64, 64, 4,
-          vae_tiling=False),
-    _tiny("tiny-ltx-video", "ltx-video", "diffusers.LTXImageToVideoPipeline",
-          Constraints(size_multiple=32, frames_step=8, frames_offset=1, min_frames=9, max_frames=33, **_SMALL),
-          (32, 8, 1), 64, 64, 9),
-    _tiny("tiny-ltx-2", "ltx-2", "diffusers.LTX2ImageToVideoPipeline",
-          Constraints(size_multiple=32, frames_step=8, frames_offset=1, min_frames=9, max_frames=33, **_SMALL),
-          (32, 8, 1), 64, 64, 9, modes=LTX2_MODES, default_mode="one-stage"),
-    _tiny("tiny-wan2.1-i2v", "wan2.1", "diffusers.WanImageToVideoPipeline",
-          Constraints(size_multiple=16, frames_step=4, frames_offset=1, min_frames=5, max_frames=33, **_SMALL),
-          (8, 4, 2), 32, 32, 9),
-    _tiny("tiny-wan2.2-ti2v", "wan2.2", "diffusers.WanImageToVideoPipeline",
-          Constraints(size_multiple=32, frames_step=4, frames_offset=1, min_frames=5, max_frames=33, **_SMALL),
-          (16, 4, 2), 32, 32, 9),
-    _tiny("tiny-wan2.2-i2v-a14b", "wan2.2", "diffusers.WanImageToVideoPipeline",
-          Constraints(size_multiple=16, frames_step=4, frames_offset=1, min_frames=5, max_frames=33, **_SMALL),
-          (8, 4, 2), 32, 32, 9),
+    _tiny(
+        "tiny-i2vgen-xl",
+        "i2vgen-xl",
+        "diffusers.I2VGenXLPipeline",
+        Constraints(size_multiple=32, min_frames=2, max_frames=16, **_SMALL),
+        (8, 1, 1),
+        64,
+        64,
+        8,
+    ),
+    _tiny(
+        "tiny-svd",
+        "svd",
+        "diffusers.StableVideoDiffusionPipeline",
+        Constraints(size_multiple=32, min_frames=2, max_frames=16, **_SMALL),
+        (8, 1, 1),
+        64,
+        64,
+        4,
+        vae_tiling=False,
+    ),
+    _tiny(
+        "tiny-ltx-video",
+        "ltx-video",
+        "diffusers.LTXImageToVideoPipeline",
+        Constraints(size_multiple=32, frames_step=8, frames_offset=1, min_frames=9, max_frames=33, **_SMALL),
+        (32, 8, 1),
+        64,
+        64,
+        9,
+    ),
+    _tiny(
+        "tiny-ltx-2",
+        "ltx-2",
+        "diffusers.LTX2ImageToVideoPipeline",
+        Constraints(size_multiple=32, frames_step=8, frames_offset=1, min_frames=9, max_frames=33, **_SMALL),
+        (32, 8, 1),
+        64,
+        64,
+        9,
+        modes=LTX2_MODES,
+        default_mode="one-stage",
+    ),
+    _tiny(
+        "tiny-wan2.1-i2v",
+        "wan2.1",
+        "diffusers.WanImageToVideoPipeline",
+        Constraints(size_multiple=16, frames_step=4, frames_offset=1, min_frames=5, max_frames=33, **_SMALL),
+        (8, 4, 2),
+        32,
+        32,
+        9,
+    ),
+    _tiny(
+        "tiny-wan2.2-ti2v",
+        "wan2.2",
+        "diffusers.WanImageToVideoPipeline",
+        Constraints(size_multiple=32, frames_step=4, frames_offset=1, min_frames=5, max_frames=33, **_SMALL),
+        (16, 4, 2),
+        32,
+        32,
+        9,
+    ),
+    _tiny(
+        "tiny-wan2.2-i2v-a14b",
+        "wan2.2",
+        "diffusers.WanImageToVideoPipeline",
+        Constraints(size_multiple=16, frames_step=4, frames_offset=1, min_frames=5, max_frames=33, **_SMALL),
+        (8, 4, 2),
+        32,
+        32,
+        9,
+    ),
 ]
 
 SPECS: dict[str, ModelSpec] = {s.id: s for s in SPECS_LIST}

@@ -25,8 +25,8 @@ LORA_FAMILIES: frozenset[str] = frozenset({"ltx-video", "ltx-2", "wan2.1", "wan2
 class Constraints:
     """Request rules, in the words of the pipeline's own `check_inputs` (plus what trains well)."""
 
-    size_multiple: int                   # height and width must be multiples of this
-    frames_step: int = 1                 # frames must be frames_step * k + frames_offset
+    size_multiple: int  # height and width must be multiples of this
+    frames_step: int = 1  # frames must be frames_step * k + frames_offset
     frames_offset: int = 0
     min_size: int = 64
     max_size: int = 2048
@@ -73,8 +73,8 @@ class MemoryModel:
     denoise_mib_per_mtoken: float
     decode_base_mib: float
     decode_mib_per_mpixel_frame: float
-    tile_mpixels: float = 0.262          # 512x512 tiles
-    overhead_mib: float = 512.0          # context, allocator slack, scheduler state
+    tile_mpixels: float = 0.262  # 512x512 tiles
+    overhead_mib: float = 512.0  # context, allocator slack, scheduler state
     forward_chunking_factor: float = 1.0  # denoise activations kept with forward chunking on (UNets)
     source: str = "estimate"
 
@@ -86,7 +86,7 @@ class Preset:
     name: PresetName
     label: str
     overrides: dict[str, Any] = field(default_factory=dict)
-    cache: str | None = None             # e.g. "first-block-cache:0.05" (lossy; fast preview only)
+    cache: str | None = None  # e.g. "first-block-cache:0.05" (lossy; fast preview only)
     lossy: bool = False
 
 
@@ -108,19 +108,19 @@ class ModelSpec:
     pipeline_cls: str
     modelscope_id: str | None
     hf_id: str | None
-    variant: str | None                  # weight variant to fetch ("fp16") or None for the default files
+    variant: str | None  # weight variant to fetch ("fp16") or None for the default files
     allow_patterns: tuple[str, ...]
     preferred_dtype: Literal["float16", "bfloat16"]
     defaults: Defaults
     constraints: Constraints
     presets: dict[str, Preset]
     memory: MemoryModel
-    latent: tuple[int, int, int]         # (spatial VAE factor, temporal VAE factor, patch size)
-    denoiser_blocks: int                 # repeated blocks: group-offload granularity
-    vae_tiling: bool                     # the VAE has enable_tiling()
-    cfg_batch: int = 2                   # conditional + unconditional in one batch
+    latent: tuple[int, int, int]  # (spatial VAE factor, temporal VAE factor, patch size)
+    denoiser_blocks: int  # repeated blocks: group-offload granularity
+    vae_tiling: bool  # the VAE has enable_tiling()
+    cfg_batch: int = 2  # conditional + unconditional in one batch
     compile_mode: Literal["regional", "whole", "none"] = "none"
-    forward_chunking: bool = False       # the denoiser has enable_forward_chunking()
+    forward_chunking: bool = False  # the denoiser has enable_forward_chunking()
     tiny: bool = False
     notes: str = ""
     # Mode name -> recipe (i2v.catalogue.arch_ltx2.LTX2_MODES): each either "supported" with its

@@ -16,9 +16,19 @@ from .cuda import CudaDevice
 from .npu import NpuDevice, configure_pipeline_for_device, torch_npu_installed
 
 __all__ = [
-    "DEVICE_NAMES", "CpuDevice", "CudaDevice", "Device", "DeviceUnavailableError", "NpuDevice",
-    "PrecisionPolicy", "choose_dtype", "configure_pipeline_for_device", "detect_kind", "dtype_name",
-    "parse_meminfo", "select_device",
+    "DEVICE_NAMES",
+    "CpuDevice",
+    "CudaDevice",
+    "Device",
+    "DeviceUnavailableError",
+    "NpuDevice",
+    "PrecisionPolicy",
+    "choose_dtype",
+    "configure_pipeline_for_device",
+    "detect_kind",
+    "dtype_name",
+    "parse_meminfo",
+    "select_device",
 ]
 
 DEVICE_NAMES = ("auto", "npu", "cuda", "cpu")
@@ -60,18 +70,21 @@ def _require_available(device: Device) -> None:
         raise DeviceUnavailableError(
             "I2V_DEVICE=npu but torch_npu is not installed: install the torch_npu build matching torch and "
             "CANN (see ARCHITECTURE.md), source /usr/local/Ascend/ascend-toolkit/set_env.sh, "
-            "or set I2V_DEVICE=auto")
+            "or set I2V_DEVICE=auto"
+        )
     if not device.is_available():
         import torch
 
         if torch.version.cuda is None:
             cuda_hint = f"torch {torch.__version__} is a build without CUDA (install a CUDA wheel)"
         else:
-            cuda_hint = (f"torch {torch.__version__} (CUDA {torch.version.cuda}) sees no GPU: check nvidia-smi "
-                         f"and CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', '<unset>')}")
+            cuda_hint = (
+                f"torch {torch.__version__} (CUDA {torch.version.cuda}) sees no GPU: check nvidia-smi "
+                f"and CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', '<unset>')}"
+            )
         hint = {
             "cuda": cuda_hint,
             "npu": f"torch_npu sees no NPU (check npu-smi info and "
-                   f"ASCEND_RT_VISIBLE_DEVICES={os.environ.get('ASCEND_RT_VISIBLE_DEVICES', '<unset>')!s})",
+            f"ASCEND_RT_VISIBLE_DEVICES={os.environ.get('ASCEND_RT_VISIBLE_DEVICES', '<unset>')!s})",
         }.get(device.kind, "it is not available")
         raise DeviceUnavailableError(f"I2V_DEVICE={device.kind} but {hint}; set I2V_DEVICE=auto or cpu")

@@ -18,11 +18,16 @@ if TYPE_CHECKING:
     import torch
 
 _DTYPE_ALIASES = {
-    "bf16": "bfloat16", "fp16": "float16", "half": "float16", "fp32": "float32", "float": "float32",
-    "fp64": "float64", "double": "float64",
+    "bf16": "bfloat16",
+    "fp16": "float16",
+    "half": "float16",
+    "fp32": "float32",
+    "float": "float32",
+    "fp64": "float64",
+    "double": "float64",
 }
-TRANSFORMER_FAMILY_PREFIXES = ("wan", "ltx")   # wan2.1, wan2.2, ltx-video, ltx-2: set_attention_backend
-UNET_FAMILIES = ("i2vgen-xl", "svd")           # attention processors, no set_attention_backend
+TRANSFORMER_FAMILY_PREFIXES = ("wan", "ltx")  # wan2.1, wan2.2, ltx-video, ltx-2: set_attention_backend
+UNET_FAMILIES = ("i2vgen-xl", "svd")  # attention processors, no set_attention_backend
 
 
 def dtype_name(dtype: Any) -> str:
@@ -41,8 +46,9 @@ def to_torch_dtype(dtype: Any) -> torch.dtype:
     return found
 
 
-def choose_dtype(kind: str, *, compute_capability: tuple[int, int] | None = None,
-                 bf16_supported: bool | None = None) -> str:
+def choose_dtype(
+    kind: str, *, compute_capability: tuple[int, int] | None = None, bf16_supported: bool | None = None
+) -> str:
     """The compute dtype a backend should run diffusion in: a pure decision, testable without hardware.
 
     cuda: bfloat16 from compute capability 8.0 (Ampere) on, float16 before it (bf16 would be emulated).
@@ -70,7 +76,7 @@ class PrecisionPolicy:
     allow_float64: bool
     allow_complex: bool
     autocast_dtypes: tuple[torch.dtype, ...]
-    high_precision_dtype: torch.dtype   # float64 where allowed, else float32 (RoPE tables, sampler maths)
+    high_precision_dtype: torch.dtype  # float64 where allowed, else float32 (RoPE tables, sampler maths)
 
 
 class Device:
@@ -213,7 +219,11 @@ class Device:
         backend = self.attention_backend(family)
         applied = None
         for model in _denoisers(pipe):
-            if backend is not None and hasattr(model, "set_attention_backend") and is_transformer_family(family):
+            if (
+                backend is not None
+                and hasattr(model, "set_attention_backend")
+                and is_transformer_family(family)
+            ):
                 model.set_attention_backend(backend)
                 applied = backend
             elif self.uses_npu_flash_attention(family) and hasattr(model, "enable_npu_flash_attention"):

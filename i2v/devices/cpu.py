@@ -37,7 +37,7 @@ class CpuDevice(Device):
         """Peak resident set size of this process. The CPU allocator keeps no peak of its own."""
         import resource
 
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024   # Linux reports KiB
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
 
     def reset_peak_memory_stats(self, index: int = 0) -> None:
         """No-op: the kernel's peak RSS cannot be reset from inside the process."""

@@ -43,8 +43,10 @@ class CudaDevice(Device):
         if dtype_name(dtype) == "bfloat16":
             major, minor = self.compute_capability()
             if (major, minor) < (8, 0):
-                return (f"bfloat16 needs a GPU with compute capability of at least 8.0; this one has "
-                        f"{major}.{minor}. Use float16 instead.")
+                return (
+                    f"bfloat16 needs a GPU with compute capability of at least 8.0; this one has "
+                    f"{major}.{minor}. Use float16 instead."
+                )
         return super().unsupported_dtype_reason(dtype)
 
     def mem_get_info(self, index: int = 0) -> tuple[int, int]:

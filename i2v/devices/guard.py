@@ -46,10 +46,15 @@ class UnsupportedOnNpuError(RuntimeError):
 
     def __init__(self, op: str, dtype: torch.dtype, device_type: str, where: str) -> None:
         self.op, self.dtype, self.device_type, self.where = op, dtype, device_type, where
-        fix = ("build it in float32 (Device.high_precision_dtype) or switch the model's float64 option off"
-               if dtype == torch.float64 else "run this step on the CPU (Device.run_complex_step)")
-        super().__init__(f"{op} produced a {dtype} tensor on {device_type!r}; the NPU has no {dtype} "
-                         f"kernels: {fix}. Called from: {where}")
+        fix = (
+            "build it in float32 (Device.high_precision_dtype) or switch the model's float64 option off"
+            if dtype == torch.float64
+            else "run this step on the CPU (Device.run_complex_step)"
+        )
+        super().__init__(
+            f"{op} produced a {dtype} tensor on {device_type!r}; the NPU has no {dtype} "
+            f"kernels: {fix}. Called from: {where}"
+        )
 
 
 @contextlib.contextmanager
@@ -64,8 +69,11 @@ def host_ops() -> Iterator[None]:
 
 def _caller_hint(limit: int = 3) -> str:
     """The innermost Python frames outside torch and this module, innermost first."""
-    frames = [f for f in traceback.extract_stack()
-              if not f.filename.startswith(_TORCH_DIR) and os.path.abspath(f.filename) != _THIS_FILE]
+    frames = [
+        f
+        for f in traceback.extract_stack()
+        if not f.filename.startswith(_TORCH_DIR) and os.path.abspath(f.filename) != _THIS_FILE
+    ]
     picked = frames[-limit:][::-1]
     return " <- ".join(f"{os.path.basename(f.filename)}:{f.lineno} in {f.name}" for f in picked) or "?"
 
@@ -77,8 +85,9 @@ class NpuDtypeGuard(TorchDispatchMode):
     ...     torch.ones(2, dtype=torch.float32)    # fine
     """
 
-    def __init__(self, device_type: str = "npu", *, forbid_float64: bool = True,
-                 forbid_complex: bool = True) -> None:
+    def __init__(
+        self, device_type: str = "npu", *, forbid_float64: bool = True, forbid_complex: bool = True
+    ) -> None:
         super().__init__()
         self.device_type = device_type
         forbidden: set[torch.dtype] = set()

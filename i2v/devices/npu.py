@@ -57,7 +57,7 @@ def torch_npu_installed() -> bool:
     """Whether torch_npu can be imported, without importing it."""
     try:
         return importlib.util.find_spec("torch_npu") is not None
-    except ValueError:   # in sys.modules with no __spec__
+    except ValueError:  # in sys.modules with no __spec__
         return True
 
 
@@ -78,11 +78,12 @@ class NpuDevice(Device):
 
         try:
             import torch_npu  # noqa: F401
-        except (ImportError, OSError) as exc:   # OSError: CANN libraries not on the loader path
+        except (ImportError, OSError) as exc:  # OSError: CANN libraries not on the loader path
             raise DeviceUnavailableError(
                 f"torch_npu is installed but does not import ({exc}); source "
                 f"/usr/local/Ascend/ascend-toolkit/set_env.sh (the CANN images' entrypoint does), "
-                f"or set I2V_DEVICE=cpu") from exc
+                f"or set I2V_DEVICE=cpu"
+            ) from exc
         return torch.npu
 
     def is_available(self) -> bool:

@@ -16,5 +16,15 @@ from i2v.jobs.store import (
     QueueFullError,
 )
 
-__all__ = ["STATES", "TERMINAL", "IdempotencyConflictError", "JobStore", "LeaseLostError", "NewJob",
-           "NotCancellableError", "QueueFullError", "ServiceSettings", "load_service_settings"]
+__all__ = [
+    "STATES",
+    "TERMINAL",
+    "IdempotencyConflictError",
+    "JobStore",
+    "LeaseLostError",
+    "NewJob",
+    "NotCancellableError",
+    "QueueFullError",
+    "ServiceSettings",
+    "load_service_settings",
+]

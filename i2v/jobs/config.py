@@ -17,17 +17,28 @@ MIB = 1024 * 1024
 
 class ServiceSettings(Settings):
     max_upload_bytes: int = Field(
-        20 * MIB, ge=1024, description="Largest accepted image upload in bytes; a larger body gets 413.")
+        20 * MIB, ge=1024, description="Largest accepted image upload in bytes; a larger body gets 413."
+    )
     max_image_pixels: int = Field(
-        4096 * 4096, ge=64 * 64, description="Largest accepted image in pixels (read from the header, before decoding).")
+        4096 * 4096,
+        ge=64 * 64,
+        description="Largest accepted image in pixels (read from the header, before decoding).",
+    )
     max_prompt_chars: int = Field(2000, ge=1, description="Longest accepted prompt / negative prompt.")
     lease_s: float = Field(
-        30.0, gt=0.5, description="A claimed job's lease; workers renew it every third of this. A job whose lease "
-                                  "ran out (its worker died) is requeued.")
+        30.0,
+        gt=0.5,
+        description="A claimed job's lease; workers renew it every third of this. A job whose lease "
+        "ran out (its worker died) is requeued.",
+    )
     max_attempts: int = Field(
-        3, ge=1, description="Runs a job gets when its workers keep dying; after that it fails with worker_lost.")
+        3,
+        ge=1,
+        description="Runs a job gets when its workers keep dying; after that it fails with worker_lost.",
+    )
     drain_grace_s: float = Field(
-        60.0, ge=0, description="On SIGTERM, how long a running job may take to finish before it is requeued.")
+        60.0, ge=0, description="On SIGTERM, how long a running job may take to finish before it is requeued."
+    )
     cors_origins: str = Field("", description="Comma-separated origins allowed by CORS; empty: CORS off.")
     spawn_workers: bool = Field(True, description="`i2v serve` starts and supervises the workers itself.")
     poll_interval_s: float = Field(0.2, gt=0, description="How often an idle worker looks for a queued job.")

@@ -29,5 +29,8 @@ def upload_path(outputs: Path, job_id: str, image_format: str) -> Path:
 def upload_path_ok(outputs: Path, path: str) -> bool:
     """True when `path` is a file name this server made inside `outputs/uploads`."""
     candidate = Path(path)
-    return (candidate.parent == outputs / "uploads" and is_job_id(candidate.stem)
-            and candidate.suffix in IMAGE_SUFFIX.values())
+    return (
+        candidate.parent == outputs / "uploads"
+        and is_job_id(candidate.stem)
+        and candidate.suffix in IMAGE_SUFFIX.values()
+    )

@@ -30,21 +30,22 @@ from sqlalchemy.engine import make_url
 
 STATES = ("queued", "running", "succeeded", "failed", "cancelled")
 TERMINAL = ("succeeded", "failed", "cancelled")
-IMMEDIATE = "i2v_begin_immediate"      # execution option: this connection writes
+IMMEDIATE = "i2v_begin_immediate"  # execution option: this connection writes
 
 metadata = MetaData()
 
 jobs = Table(
-    "jobs", metadata,
-    Column("seq", Integer, primary_key=True, autoincrement=True),        # FIFO order and paging cursor
-    Column("id", String(32), nullable=False, unique=True),                # public id, server-made
+    "jobs",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),  # FIFO order and paging cursor
+    Column("id", String(32), nullable=False, unique=True),  # public id, server-made
     Column("state", String(16), nullable=False),
     Column("model", String(64), nullable=False),
-    Column("params", Text, nullable=False),                               # the resolved request, JSON
-    Column("plan", Text),                                                 # JSON: the API's plan, then the worker's
+    Column("params", Text, nullable=False),  # the resolved request, JSON
+    Column("plan", Text),  # JSON: the API's plan, then the worker's
     Column("image_path", Text, nullable=False),
     Column("output_path", Text),
-    Column("idempotency_key", String(300), unique=True),                  # "<owner>:<Idempotency-Key>"
+    Column("idempotency_key", String(300), unique=True),  # "<owner>:<Idempotency-Key>"
     Column("request_hash", String(64), nullable=False),
     Column("attempt", Integer, nullable=False, default=1),
     Column("worker_id", String(64)),
@@ -63,20 +64,21 @@ jobs = Table(
     Column("peak_mib", Integer),
     Column("error_code", String(32)),
     Column("error_message", Text),
-    Column("result", Text),                                               # JSON: what the mp4 holds
+    Column("result", Text),  # JSON: what the mp4 holds
     CheckConstraint(f"state IN ({', '.join(repr(s) for s in STATES)})", name="jobs_state_valid"),
 )
 Index("jobs_state_seq", jobs.c.state, jobs.c.seq)
 
 workers = Table(
-    "workers", metadata,
+    "workers",
+    metadata,
     Column("id", String(64), primary_key=True),
     Column("host", String(255), nullable=False),
     Column("pid", Integer, nullable=False),
-    Column("slot", String(64), nullable=False),          # "cpu", "cuda:0", "npu:3"
-    Column("state", String(16), nullable=False),         # starting | ready | busy | failed | stopping | gone
-    Column("model", String(64)),                         # the warm model, once loaded
-    Column("budget", Text),                              # JSON DeviceBudget measured before loading
+    Column("slot", String(64), nullable=False),  # "cpu", "cuda:0", "npu:3"
+    Column("state", String(16), nullable=False),  # starting | ready | busy | failed | stopping | gone
+    Column("model", String(64)),  # the warm model, once loaded
+    Column("budget", Text),  # JSON DeviceBudget measured before loading
     Column("error", Text),
     Column("job_id", String(32)),
     Column("jobs_done", Integer, nullable=False, default=0),
@@ -99,7 +101,7 @@ def make_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record) -> None:
-        dbapi_connection.isolation_level = None      # we emit BEGIN ourselves (below)
+        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves (below)
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")

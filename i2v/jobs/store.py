@@ -62,8 +62,16 @@ class NewJob:
     idempotency_key: str | None = None
 
 
-_CLEARED_RUN = dict(worker_id=None, lease_until=None, stage=None, step=None, total_steps=None,
-                    seconds_per_step=None, eta_s=None, started_at=None)
+_CLEARED_RUN = dict(
+    worker_id=None,
+    lease_until=None,
+    stage=None,
+    step=None,
+    total_steps=None,
+    seconds_per_step=None,
+    eta_s=None,
+    started_at=None,
+)
 
 
 class JobStore:
@@ -82,7 +90,7 @@ class JobStore:
                 if conn.execute(select(locks.c.name).where(locks.c.name == "admission")).first() is None:
                     conn.execute(insert(locks).values(name="admission"))
         except IntegrityError:
-            pass                      # another process inserted it first
+            pass  # another process inserted it first
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -104,19 +112,35 @@ class JobStore:
         with self._write() as conn:
             conn.execute(select(locks.c.name).where(locks.c.name == "admission").with_for_update())
             if job.idempotency_key is not None:
-                seen = conn.execute(select(jobs).where(jobs.c.idempotency_key == job.idempotency_key)).mappings().first()
+                seen = (
+                    conn.execute(select(jobs).where(jobs.c.idempotency_key == job.idempotency_key))
+                    .mappings()
+                    .first()
+                )
                 if seen is not None:
                     if seen["request_hash"] != job.request_hash:
                         raise IdempotencyConflictError(seen["id"])
                     return dict(seen), False
-            depth = conn.execute(select(func.count()).select_from(jobs).where(jobs.c.state == "queued")).scalar_one()
+            depth = conn.execute(
+                select(func.count()).select_from(jobs).where(jobs.c.state == "queued")
+            ).scalar_one()
             if depth >= queue_size:
                 raise QueueFullError(depth, queue_size)
-            conn.execute(insert(jobs).values(
-                id=job.id, state="queued", model=job.model, params=json.dumps(job.params),
-                plan=json.dumps(job.plan) if job.plan else None, image_path=job.image_path,
-                idempotency_key=job.idempotency_key, request_hash=job.request_hash, attempt=1,
-                cancel_requested=False, created_at=time.time()))
+            conn.execute(
+                insert(jobs).values(
+                    id=job.id,
+                    state="queued",
+                    model=job.model,
+                    params=json.dumps(job.params),
+                    plan=json.dumps(job.plan) if job.plan else None,
+                    image_path=job.image_path,
+                    idempotency_key=job.idempotency_key,
+                    request_hash=job.request_hash,
+                    attempt=1,
+                    cancel_requested=False,
+                    created_at=time.time(),
+                )
+            )
             return dict(conn.execute(select(jobs).where(jobs.c.id == job.id)).mappings().one()), True
 
     def get(self, job_id: str) -> dict[str, Any] | None:
@@ -124,7 +148,9 @@ class JobStore:
             row = conn.execute(select(jobs).where(jobs.c.id == job_id)).mappings().first()
         return dict(row) if row else None
 
-    def page(self, limit: int, before_seq: int | None = None, state: str | None = None) -> list[dict[str, Any]]:
+    def page(
+        self, limit: int, before_seq: int | None = None, state: str | None = None
+    ) -> list[dict[str, Any]]:
         query = select(jobs).order_by(jobs.c.seq.desc()).limit(limit)
         if before_seq is not None:
             query = query.where(jobs.c.seq < before_seq)
@@ -136,12 +162,15 @@ class JobStore:
     def queue_position(self, seq: int) -> int:
         """How many queued jobs are ahead of the job with this `seq`."""
         with self._read() as conn:
-            return conn.execute(select(func.count()).select_from(jobs)
-                                .where(jobs.c.state == "queued", jobs.c.seq < seq)).scalar_one()
+            return conn.execute(
+                select(func.count()).select_from(jobs).where(jobs.c.state == "queued", jobs.c.seq < seq)
+            ).scalar_one()
 
     def queue_depth(self) -> int:
         with self._read() as conn:
-            return conn.execute(select(func.count()).select_from(jobs).where(jobs.c.state == "queued")).scalar_one()
+            return conn.execute(
+                select(func.count()).select_from(jobs).where(jobs.c.state == "queued")
+            ).scalar_one()
 
     def counts(self) -> dict[str, int]:
         with self._read() as conn:
@@ -156,8 +185,11 @@ class JobStore:
             if row is None:
                 return None
             if row["state"] == "queued":
-                conn.execute(update(jobs).where(jobs.c.id == job_id, jobs.c.state == "queued")
-                             .values(state="cancelled", finished_at=time.time()))
+                conn.execute(
+                    update(jobs)
+                    .where(jobs.c.id == job_id, jobs.c.state == "queued")
+                    .values(state="cancelled", finished_at=time.time())
+                )
             elif row["state"] == "running":
                 conn.execute(update(jobs).where(jobs.c.id == job_id).values(cancel_requested=True))
             else:
@@ -166,8 +198,12 @@ class JobStore:
 
     def recent_run_seconds(self, last: int = 20) -> float | None:
         """Mean run time (start to finish) of the last `last` succeeded jobs; None before the first."""
-        query = (select((jobs.c.finished_at - jobs.c.started_at).label("d")).where(jobs.c.state == "succeeded")
-                 .order_by(jobs.c.seq.desc()).limit(last))
+        query = (
+            select((jobs.c.finished_at - jobs.c.started_at).label("d"))
+            .where(jobs.c.state == "succeeded")
+            .order_by(jobs.c.seq.desc())
+            .limit(last)
+        )
         with self._read() as conn:
             values = [r.d for r in conn.execute(query) if r.d is not None]
         return sum(values) / len(values) if values else None
@@ -177,24 +213,47 @@ class JobStore:
     def claim(self, worker_id: str) -> dict[str, Any] | None:
         now = time.time()
         with self._write() as conn:
-            row = conn.execute(select(jobs.c.id).where(jobs.c.state == "queued").order_by(jobs.c.seq).limit(1)
-                               .with_for_update(skip_locked=True)).first()
+            row = conn.execute(
+                select(jobs.c.id)
+                .where(jobs.c.state == "queued")
+                .order_by(jobs.c.seq)
+                .limit(1)
+                .with_for_update(skip_locked=True)
+            ).first()
             if row is None:
                 return None
-            claimed = conn.execute(update(jobs).where(jobs.c.id == row.id, jobs.c.state == "queued").values(
-                state="running", worker_id=worker_id, lease_until=now + self.lease_s, started_at=now,
-                stage="starting", step=0, total_steps=None, seconds_per_step=None, eta_s=None)).rowcount
+            claimed = conn.execute(
+                update(jobs)
+                .where(jobs.c.id == row.id, jobs.c.state == "queued")
+                .values(
+                    state="running",
+                    worker_id=worker_id,
+                    lease_until=now + self.lease_s,
+                    started_at=now,
+                    stage="starting",
+                    step=0,
+                    total_steps=None,
+                    seconds_per_step=None,
+                    eta_s=None,
+                )
+            ).rowcount
             if not claimed:
                 return None
-            conn.execute(update(workers).where(workers.c.id == worker_id)
-                         .values(state="busy", job_id=row.id, seen_at=now))
+            conn.execute(
+                update(workers)
+                .where(workers.c.id == worker_id)
+                .values(state="busy", job_id=row.id, seen_at=now)
+            )
             return dict(conn.execute(select(jobs).where(jobs.c.id == row.id)).mappings().one())
 
     def progress(self, job_id: str, worker_id: str, **fields: Any) -> bool:
         """Record progress and renew the lease; True when a cancel was requested."""
         with self._write() as conn:
-            done = conn.execute(update(jobs).where(*self._mine(job_id, worker_id))
-                                .values(lease_until=time.time() + self.lease_s, **fields)).rowcount
+            done = conn.execute(
+                update(jobs)
+                .where(*self._mine(job_id, worker_id))
+                .values(lease_until=time.time() + self.lease_s, **fields)
+            ).rowcount
             if not done:
                 raise LeaseLostError(job_id)
             return bool(conn.execute(select(jobs.c.cancel_requested).where(jobs.c.id == job_id)).scalar_one())
@@ -204,29 +263,41 @@ class JobStore:
         assert state in TERMINAL, state
         now = time.time()
         with self._write() as conn:
-            done = conn.execute(update(jobs).where(*self._mine(job_id, worker_id)).values(
-                state=state, finished_at=now, lease_until=None, **fields)).rowcount
-            conn.execute(update(workers).where(workers.c.id == worker_id).values(
-                state="ready", job_id=None, seen_at=now, jobs_done=workers.c.jobs_done + 1))
+            done = conn.execute(
+                update(jobs)
+                .where(*self._mine(job_id, worker_id))
+                .values(state=state, finished_at=now, lease_until=None, **fields)
+            ).rowcount
+            conn.execute(
+                update(workers)
+                .where(workers.c.id == worker_id)
+                .values(state="ready", job_id=None, seen_at=now, jobs_done=workers.c.jobs_done + 1)
+            )
         return bool(done)
 
     def release(self, job_id: str, worker_id: str) -> bool:
         """Hand a running job back to the queue without counting an attempt (the worker is draining)."""
         with self._write() as conn:
-            return bool(conn.execute(update(jobs).where(*self._mine(job_id, worker_id))
-                                     .values(state="queued", **_CLEARED_RUN)).rowcount)
+            return bool(
+                conn.execute(
+                    update(jobs).where(*self._mine(job_id, worker_id)).values(state="queued", **_CLEARED_RUN)
+                ).rowcount
+            )
 
     def _mine(self, job_id: str, worker_id: str) -> tuple:
         return jobs.c.id == job_id, jobs.c.worker_id == worker_id, jobs.c.state == "running"
 
-    def requeue_lost(self, worker_id: str | None = None, count_attempt: bool = True) -> dict[str, list[dict[str, Any]]]:
+    def requeue_lost(
+        self, worker_id: str | None = None, count_attempt: bool = True
+    ) -> dict[str, list[dict[str, Any]]]:
         """Running jobs of a dead worker (or, with no worker named, whose lease ran out): back to the
         queue with attempt + 1; failed with `worker_lost` after `max_attempts`; cancelled if a cancel
         was pending. `count_attempt=False`: a worker stopped on purpose (drain), no attempt is used up.
         Returns the affected rows by new state."""
         now = time.time()
         lost = (jobs.c.state == "running") & (
-            jobs.c.worker_id == worker_id if worker_id is not None else jobs.c.lease_until < now)
+            jobs.c.worker_id == worker_id if worker_id is not None else jobs.c.lease_until < now
+        )
         out: dict[str, list[dict[str, Any]]] = {"queued": [], "failed": [], "cancelled": []}
         with self._write() as conn:
             rows = [dict(r) for r in conn.execute(select(jobs).where(lost).with_for_update()).mappings()]
@@ -236,12 +307,19 @@ class JobStore:
                 elif not count_attempt:
                     values = dict(state="queued", **_CLEARED_RUN)
                 elif row["attempt"] >= self.max_attempts:
-                    values = dict(state="failed", finished_at=now, lease_until=None, error_code="worker_lost",
-                                  error_message=f"the worker running this job died {row['attempt']} times "
-                                                f"(last: {row['worker_id']}); not retried again")
+                    values = dict(
+                        state="failed",
+                        finished_at=now,
+                        lease_until=None,
+                        error_code="worker_lost",
+                        error_message=f"the worker running this job died {row['attempt']} times "
+                        f"(last: {row['worker_id']}); not retried again",
+                    )
                 else:
                     values = dict(state="queued", attempt=row["attempt"] + 1, **_CLEARED_RUN)
-                conn.execute(update(jobs).where(jobs.c.id == row["id"], jobs.c.state == "running").values(**values))
+                conn.execute(
+                    update(jobs).where(jobs.c.id == row["id"], jobs.c.state == "running").values(**values)
+                )
                 out[values["state"]].append(row)
         return out
 
@@ -251,7 +329,9 @@ class JobStore:
         now = time.time()
         with self._write() as conn:
             if conn.execute(select(workers.c.id).where(workers.c.id == worker_id)).first() is None:
-                conn.execute(insert(workers).values(id=worker_id, started_at=now, seen_at=now, jobs_done=0, **fields))
+                conn.execute(
+                    insert(workers).values(id=worker_id, started_at=now, seen_at=now, jobs_done=0, **fields)
+                )
             else:
                 conn.execute(update(workers).where(workers.c.id == worker_id).values(seen_at=now, **fields))
 
@@ -261,8 +341,9 @@ class JobStore:
         with self._write() as conn:
             conn.execute(update(workers).where(workers.c.id == worker_id).values(seen_at=now, **fields))
             if job_id is not None:
-                conn.execute(update(jobs).where(*self._mine(job_id, worker_id))
-                             .values(lease_until=now + self.lease_s))
+                conn.execute(
+                    update(jobs).where(*self._mine(job_id, worker_id)).values(lease_until=now + self.lease_s)
+                )
 
     def set_worker(self, worker_id: str, **fields: Any) -> None:
         with self._write() as conn:
@@ -271,8 +352,11 @@ class JobStore:
     def live_workers(self) -> list[dict[str, Any]]:
         horizon = time.time() - self.lease_s
         with self._read() as conn:
-            rows = conn.execute(select(workers).where(workers.c.seen_at > horizon, workers.c.state != "gone")
-                                .order_by(workers.c.slot, workers.c.id)).mappings()
+            rows = conn.execute(
+                select(workers)
+                .where(workers.c.seen_at > horizon, workers.c.state != "gone")
+                .order_by(workers.c.slot, workers.c.id)
+            ).mappings()
             return [dict(r) for r in rows]
 
     # --- metrics -----------------------------------------------------------------------------------
@@ -282,21 +366,40 @@ class JobStore:
         done = jobs.c.state == "succeeded"
         buckets = [func.sum(case((and_(done, duration <= b), 1), else_=0)) for b in DURATION_BUCKETS]
         with self._read() as conn:
-            hist = conn.execute(select(*buckets, func.sum(case((done, duration), else_=0)),
-                                       func.sum(case((done, 1), else_=0)),
-                                       func.sum(case((jobs.c.error_code == "out_of_memory", 1), else_=0)),
-                                       func.sum(jobs.c.attempt - 1))).one()
+            hist = conn.execute(
+                select(
+                    *buckets,
+                    func.sum(case((done, duration), else_=0)),
+                    func.sum(case((done, 1), else_=0)),
+                    func.sum(case((jobs.c.error_code == "out_of_memory", 1), else_=0)),
+                    func.sum(jobs.c.attempt - 1),
+                )
+            ).one()
             per_model = conn.execute(
-                select(jobs.c.model, func.sum(jobs.c.seconds_per_step), func.count(jobs.c.seconds_per_step),
-                       func.max(jobs.c.peak_mib)).where(done).group_by(jobs.c.model)).all()
-            errors = conn.execute(select(jobs.c.error_code, func.count()).where(jobs.c.state == "failed")
-                                  .group_by(jobs.c.error_code)).all()
+                select(
+                    jobs.c.model,
+                    func.sum(jobs.c.seconds_per_step),
+                    func.count(jobs.c.seconds_per_step),
+                    func.max(jobs.c.peak_mib),
+                )
+                .where(done)
+                .group_by(jobs.c.model)
+            ).all()
+            errors = conn.execute(
+                select(jobs.c.error_code, func.count())
+                .where(jobs.c.state == "failed")
+                .group_by(jobs.c.error_code)
+            ).all()
         n = len(DURATION_BUCKETS)
         return {
             "duration_buckets": list(zip(DURATION_BUCKETS, [int(v or 0) for v in hist[:n]], strict=True)),
-            "duration_sum": float(hist[n] or 0.0), "duration_count": int(hist[n + 1] or 0),
-            "oom_total": int(hist[n + 2] or 0), "requeues_total": int(hist[n + 3] or 0),
-            "per_model": [{"model": m, "sps_sum": float(s or 0), "sps_count": int(c), "peak_mib": p}
-                          for m, s, c, p in per_model],
+            "duration_sum": float(hist[n] or 0.0),
+            "duration_count": int(hist[n + 1] or 0),
+            "oom_total": int(hist[n + 2] or 0),
+            "requeues_total": int(hist[n + 3] or 0),
+            "per_model": [
+                {"model": m, "sps_sum": float(s or 0), "sps_count": int(c), "peak_mib": p}
+                for m, s, c, p in per_model
+            ],
             "failures": {code or "unknown": int(c) for code, c in errors},
         }

@@ -65,7 +65,9 @@ class Service:
         ready, reason = self.readiness()
         if not ready:
             code = "draining" if self.draining.is_set() else "not_ready"
-            raise errors.ApiError(503, code, reason, headers={"Retry-After": "5" if code == "not_ready" else "30"})
+            raise errors.ApiError(
+                503, code, reason, headers={"Retry-After": "5" if code == "not_ready" else "30"}
+            )
 
     def discard_upload(self, row: dict[str, Any]) -> None:
         from i2v.jobs.paths import upload_path_ok
@@ -100,8 +102,9 @@ class Observe:
             self.service.counters.add(scope["method"], route, status[0])
 
 
-def create_app(settings: ServiceSettings | None = None, store: JobStore | None = None,
-               supervisor: Any = None) -> FastAPI:
+def create_app(
+    settings: ServiceSettings | None = None, store: JobStore | None = None, supervisor: Any = None
+) -> FastAPI:
     settings = settings or ServiceSettings()
     store = store or JobStore.from_settings(settings)
     service = Service(settings, store, supervisor)
@@ -121,9 +124,16 @@ def create_app(settings: ServiceSettings | None = None, store: JobStore | None =
                 supervisor.drain(settings.drain_grace_s)
             store.dispose()
 
-    app = FastAPI(title="i2v-deploy", version="0.1.0", lifespan=lifespan, openapi_url=None, docs_url=None,
-                  redoc_url=None, description="Image-to-video jobs: submit an image and a prompt, follow the "
-                  "progress, download an H.264 mp4. Errors: {\"error\": {code, message, field, value, valid}}.")
+    app = FastAPI(
+        title="i2v-deploy",
+        version="0.1.0",
+        lifespan=lifespan,
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+        description="Image-to-video jobs: submit an image and a prompt, follow the "
+        'progress, download an H.264 mp4. Errors: {"error": {code, message, field, value, valid}}.',
+    )
     app.state.service = service
     errors.install(app)
 
@@ -138,8 +148,13 @@ def create_app(settings: ServiceSettings | None = None, store: JobStore | None =
     if settings.cors_list():
         from fastapi.middleware.cors import CORSMiddleware
 
-        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_list(), allow_methods=["GET", "POST", "DELETE"],
-                           allow_headers=["Authorization", "Content-Type", "Idempotency-Key"], max_age=600)
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_list(),
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
+            max_age=600,
+        )
     app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes + FIELD_BYTES)
     app.add_middleware(Observe, service=service)
     return app
@@ -150,10 +165,14 @@ def _health_routes(app: FastAPI, service: Service) -> None:
     def live() -> dict[str, str]:
         return {"status": "live"}
 
-    @app.get("/health/ready", tags=["health"], summary="Ready when a worker has its model loaded and not draining")
+    @app.get(
+        "/health/ready", tags=["health"], summary="Ready when a worker has its model loaded and not draining"
+    )
     def ready() -> JSONResponse:
         ok, reason = service.readiness()
-        workers = [{k: w[k] for k in ("id", "slot", "state", "model", "jobs_done")} for w in service.workers()]
+        workers = [
+            {k: w[k] for k in ("id", "slot", "state", "model", "jobs_done")} for w in service.workers()
+        ]
         if ok:
             return JSONResponse({"status": "ready", "workers": workers})
         code = "draining" if service.draining.is_set() else "not_ready"
@@ -162,15 +181,27 @@ def _health_routes(app: FastAPI, service: Service) -> None:
 
 
 def _operator_routes(app: FastAPI, service: Service) -> None:
-    @app.get("/metrics", tags=["operations"], dependencies=[Depends(require_key)], response_class=PlainTextResponse,
-             summary="Prometheus metrics")
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        dependencies=[Depends(require_key)],
+        response_class=PlainTextResponse,
+        summary="Prometheus metrics",
+    )
     def scrape() -> PlainTextResponse:
-        text = metrics.render(service.store, service.counters, queue_size=service.settings.queue_size,
-                              workers=service.workers(), draining=service.draining.is_set(),
-                              restarts=service.supervisor.restarts if service.supervisor else 0)
+        text = metrics.render(
+            service.store,
+            service.counters,
+            queue_size=service.settings.queue_size,
+            workers=service.workers(),
+            draining=service.draining.is_set(),
+            restarts=service.supervisor.restarts if service.supervisor else 0,
+        )
         return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 
-    @app.get("/openapi.json", tags=["operations"], dependencies=[Depends(require_key)], include_in_schema=False)
+    @app.get(
+        "/openapi.json", tags=["operations"], dependencies=[Depends(require_key)], include_in_schema=False
+    )
     def openapi() -> JSONResponse:
         return JSONResponse(app.openapi())
 
@@ -178,6 +209,8 @@ def _operator_routes(app: FastAPI, service: Service) -> None:
 def _page_routes(app: FastAPI) -> None:
     @app.get("/", include_in_schema=False)
     def page() -> FileResponse:
-        return FileResponse(STATIC / "index.html", media_type="text/html", headers={"Cache-Control": "no-cache"})
+        return FileResponse(
+            STATIC / "index.html", media_type="text/html", headers={"Cache-Control": "no-cache"}
+        )
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -43,5 +43,10 @@ def require_key(request: Request) -> None:
     for key in keys:
         matched |= hmac.compare_digest(given, key)
     if not matched:
-        raise ApiError(401, "unauthorized", "a valid API key is required: send `Authorization: Bearer <key>`",
-                       field="Authorization", headers={"WWW-Authenticate": 'Bearer realm="i2v"'})
+        raise ApiError(
+            401,
+            "unauthorized",
+            "a valid API key is required: send `Authorization: Bearer <key>`",
+            field="Authorization",
+            headers={"WWW-Authenticate": 'Bearer realm="i2v"'},
+        )

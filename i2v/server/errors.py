@@ -15,21 +15,56 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-_STATUS_CODES = {400: "malformed_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-                 405: "method_not_allowed", 406: "not_acceptable", 409: "conflict", 413: "payload_too_large",
-                 415: "unsupported_media_type", 422: "invalid_field", 429: "queue_full", 503: "unavailable"}
+_STATUS_CODES = {
+    400: "malformed_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_field",
+    429: "queue_full",
+    503: "unavailable",
+}
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, *, field: str | None = None, value: Any = None,
-                 valid: Any = None, headers: dict[str, str] | None = None, **extra: Any):
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        field: str | None = None,
+        value: Any = None,
+        valid: Any = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ):
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
-        self.field, self.value, self.valid, self.headers, self.extra = field, value, valid, headers or {}, extra
+        self.field, self.value, self.valid, self.headers, self.extra = (
+            field,
+            value,
+            valid,
+            headers or {},
+            extra,
+        )
 
     def body(self) -> dict[str, Any]:
-        return {"error": {"code": self.code, "message": self.message, "field": self.field,
-                          "value": _short(self.value), "valid": self.valid, **self.extra}}
+        return {
+            "error": {
+                "code": self.code,
+                "message": self.message,
+                "field": self.field,
+                "value": _short(self.value),
+                "valid": self.valid,
+                **self.extra,
+            }
+        }
 
     def response(self) -> JSONResponse:
         return JSONResponse(self.body(), status_code=self.status, headers=self.headers)
@@ -51,22 +86,32 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _STATUS_CODES.get(exc.status_code, "error")
-        return ApiError(exc.status_code, code, str(exc.detail), headers=getattr(exc, "headers", None)).response()
+        return ApiError(
+            exc.status_code, code, str(exc.detail), headers=getattr(exc, "headers", None)
+        ).response()
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {}
         loc = [str(part) for part in first.get("loc", ()) if part not in ("query", "path", "body", "header")]
         field = ".".join(loc) or None
-        return ApiError(422, "invalid_field", f"`{field}`: {first.get('msg', 'invalid')}", field=field,
-                        value=first.get("input"), valid=_valid_from(first)).response()
+        return ApiError(
+            422,
+            "invalid_field",
+            f"`{field}`: {first.get('msg', 'invalid')}",
+            field=field,
+            value=first.get("input"),
+            valid=_valid_from(first),
+        ).response()
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         import logging
 
         logging.getLogger("i2v.server").exception("unhandled error")
-        return ApiError(500, "internal_error", f"{type(exc).__name__}: the server failed; see its log").response()
+        return ApiError(
+            500, "internal_error", f"{type(exc).__name__}: the server failed; see its log"
+        ).response()
 
 
 def _valid_from(error: dict[str, Any]) -> Any:

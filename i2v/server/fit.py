@@ -39,10 +39,22 @@ def probed_budget(device: str) -> DeviceBudget:
     kind = device if device != "auto" else {"nvidia": "cuda", "ascend": "npu"}.get(report.vendor, "cpu")
     if kind != "cpu" and report.devices:
         d = max(report.devices, key=lambda a: a.memory_free_mib)
-        return DeviceBudget(kind=kind, name=d.name, total_mib=d.memory_total_mib, free_mib=d.memory_free_mib,  # type: ignore[arg-type]
-                            host_ram_mib=report.ram_mib, compute_capability=d.compute_capability, chip=d.chip)
-    return DeviceBudget(kind="cpu", name=f"{report.arch} CPU", total_mib=report.ram_mib,
-                        free_mib=report.ram_available_mib, host_ram_mib=report.ram_mib)
+        return DeviceBudget(
+            kind=kind,
+            name=d.name,
+            total_mib=d.memory_total_mib,
+            free_mib=d.memory_free_mib,  # type: ignore[arg-type]
+            host_ram_mib=report.ram_mib,
+            compute_capability=d.compute_capability,
+            chip=d.chip,
+        )
+    return DeviceBudget(
+        kind="cpu",
+        name=f"{report.arch} CPU",
+        total_mib=report.ram_mib,
+        free_mib=report.ram_available_mib,
+        host_ram_mib=report.ram_mib,
+    )
 
 
 def weights_present(spec: ModelSpec, models_dir: Path) -> bool:
@@ -50,17 +62,34 @@ def weights_present(spec: ModelSpec, models_dir: Path) -> bool:
 
 
 def plan_request(spec: ModelSpec, request: GenerationRequest, budget: DeviceBudget, settings: Any) -> Plan:
-    return plan(spec, request, budget, dtype=settings.dtype, strategy=settings.strategy,
-                headroom=settings.memory_headroom)
+    return plan(
+        spec,
+        request,
+        budget,
+        dtype=settings.dtype,
+        strategy=settings.strategy,
+        headroom=settings.memory_headroom,
+    )
 
 
 def _constraints(spec: ModelSpec) -> dict[str, Any]:
     c = spec.constraints
-    return {"size_multiple": c.size_multiple, "min_size": c.min_size, "max_size": c.max_size,
-            "frames_step": c.frames_step, "frames_offset": c.frames_offset, "min_frames": c.min_frames,
-            "max_frames": c.max_frames, "frames_rule": c.frames_rule(), "min_steps": 1, "max_steps": c.max_steps,
-            "min_guidance": c.min_guidance, "max_guidance": c.max_guidance, "min_fps": FPS_RANGE[0],
-            "max_fps": FPS_RANGE[1]}
+    return {
+        "size_multiple": c.size_multiple,
+        "min_size": c.min_size,
+        "max_size": c.max_size,
+        "frames_step": c.frames_step,
+        "frames_offset": c.frames_offset,
+        "min_frames": c.min_frames,
+        "max_frames": c.max_frames,
+        "frames_rule": c.frames_rule(),
+        "min_steps": 1,
+        "max_steps": c.max_steps,
+        "min_guidance": c.min_guidance,
+        "max_guidance": c.max_guidance,
+        "min_fps": FPS_RANGE[0],
+        "max_fps": FPS_RANGE[1],
+    }
 
 
 def describe_models(budget: DeviceBudget, settings: Any) -> list[dict[str, Any]]:
@@ -73,10 +102,15 @@ def describe_models(budget: DeviceBudget, settings: Any) -> list[dict[str, Any]]
             entry: dict[str, Any] = {"name": name, "label": spec.preset(name).label}
             try:
                 request = resolve(spec, name)
-                entry["values"] = {k: v for k, v in request.to_dict().items()
-                                   if k in ("height", "width", "frames", "steps", "guidance", "fps")}
+                entry["values"] = {
+                    k: v
+                    for k, v in request.to_dict().items()
+                    if k in ("height", "width", "frames", "steps", "guidance", "fps")
+                }
                 p = plan_request(spec, request, budget, settings)
-                entry.update(fits=True, reason=None, plan=p.summary(), predicted_peak_mib=p.predicted_peak_mib)
+                entry.update(
+                    fits=True, reason=None, plan=p.summary(), predicted_peak_mib=p.predicted_peak_mib
+                )
             except PlanRefusedError as exc:
                 entry.update(fits=False, reason=str(exc), plan=None)
             except (InvalidRequestError, ValueError) as exc:
@@ -90,13 +124,23 @@ def describe_models(budget: DeviceBudget, settings: Any) -> list[dict[str, Any]]
         if not fits:
             reasons.append(next(p["reason"] for p in presets if p["reason"]))
             short.append(f"does not fit this {budget.kind}")
-        models.append({
-            "id": spec.id, "family": spec.family, "title": spec.title, "tiny": spec.tiny,
-            "weights_present": present, "built_on_first_use": spec.tiny and not present,
-            "fits_device": fits, "usable": available and fits, "reason": "; ".join(reasons) or None,
-            "reason_short": ", ".join(short) or None,
-            "defaults": asdict(spec.defaults), "constraints": _constraints(spec), "presets": presets,
-        })
+        models.append(
+            {
+                "id": spec.id,
+                "family": spec.family,
+                "title": spec.title,
+                "tiny": spec.tiny,
+                "weights_present": present,
+                "built_on_first_use": spec.tiny and not present,
+                "fits_device": fits,
+                "usable": available and fits,
+                "reason": "; ".join(reasons) or None,
+                "reason_short": ", ".join(short) or None,
+                "defaults": asdict(spec.defaults),
+                "constraints": _constraints(spec),
+                "presets": presets,
+            }
+        )
     return models
 
 

@@ -28,9 +28,13 @@ _FORM_SCHEMA = {
     "required": ["image"],
     "properties": {
         "image": {"type": "string", "format": "binary", "description": "PNG, JPEG or WebP"},
-        "model": {"type": "string", "description": "catalogue id (GET /v1/models); default: the served model"},
+        "model": {
+            "type": "string",
+            "description": "catalogue id (GET /v1/models); default: the served model",
+        },
         "preset": {"type": "string", "enum": ["fast", "standard", "hq"]},
-        "prompt": {"type": "string"}, "negative_prompt": {"type": "string"},
+        "prompt": {"type": "string"},
+        "negative_prompt": {"type": "string"},
         **{name: {"type": "integer"} for name in ("height", "width", "frames", "steps", "fps", "seed")},
         "guidance": {"type": "number"},
     },
@@ -68,9 +72,12 @@ async def submit(request: Request) -> JSONResponse:
     return JSONResponse(body, status_code=202, headers=headers)
 
 
-def history(request: Request, limit: Annotated[int, Query(ge=1, le=100)] = 20,
-            cursor: Annotated[int | None, Query(ge=0, description="next_cursor of the previous page")] = None,
-            state: Literal["queued", "running", "succeeded", "failed", "cancelled"] | None = None) -> dict[str, Any]:
+def history(
+    request: Request,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[int | None, Query(ge=0, description="next_cursor of the previous page")] = None,
+    state: Literal["queued", "running", "succeeded", "failed", "cancelled"] | None = None,
+) -> dict[str, Any]:
     service = _service(request)
     rows = service.store.page(limit + 1, before_seq=cursor, state=state)
     more = len(rows) > limit
@@ -103,26 +110,36 @@ async def events(request: Request, job_id: str) -> StreamingResponse:
                 last_sent = time.monotonic()
                 yield ": keep-alive\n\n"
             if service.draining.is_set():
-                yield "event: draining\ndata: {}\n\n"   # the client reconnects to another replica or later
+                yield "event: draining\ndata: {}\n\n"  # the client reconnects to another replica or later
                 return
             if await request.is_disconnected():
                 return
             await asyncio.sleep(EVENT_POLL_S)
 
-    return StreamingResponse(stream(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return StreamingResponse(
+        stream(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
 
 
 def content(request: Request, job_id: str) -> FileResponse:
     service = _service(request)
     row = _row(service, job_id)
     if row["state"] != "succeeded":
-        raise ApiError(409, "not_finished" if row["state"] not in TERMINAL else "no_video",
-                       f"the job is {row['state']}; its video exists once it has succeeded", field="id", value=job_id)
-    path = video_path(service.outputs, row["id"])   # made from the validated id, never from the request
+        raise ApiError(
+            409,
+            "not_finished" if row["state"] not in TERMINAL else "no_video",
+            f"the job is {row['state']}; its video exists once it has succeeded",
+            field="id",
+            value=job_id,
+        )
+    path = video_path(service.outputs, row["id"])  # made from the validated id, never from the request
     if not path.is_file():
         raise ApiError(410, "video_gone", "the job succeeded but its video file is no longer on the server")
-    return FileResponse(path, media_type="video/mp4", filename=f"{row['id']}.mp4", content_disposition_type="inline")
+    return FileResponse(
+        path, media_type="video/mp4", filename=f"{row['id']}.mp4", content_disposition_type="inline"
+    )
 
 
 def cancel(request: Request, job_id: str) -> JSONResponse:
@@ -131,7 +148,9 @@ def cancel(request: Request, job_id: str) -> JSONResponse:
     try:
         row = service.store.cancel(job_id)
     except NotCancellableError as exc:
-        raise ApiError(409, "not_cancellable", f"the job is already {exc.state}", field="id", value=job_id) from None
+        raise ApiError(
+            409, "not_cancellable", f"the job is already {exc.state}", field="id", value=job_id
+        ) from None
     if row["state"] == "cancelled":
         service.discard_upload(row)
     return JSONResponse(view(service, row), status_code=200 if row["state"] == "cancelled" else 202)
@@ -140,12 +159,21 @@ def cancel(request: Request, job_id: str) -> JSONResponse:
 def models(request: Request) -> dict[str, Any]:
     service = _service(request)
     budget, source = service.budget.get()
-    return {"device": {"kind": budget.kind, "name": budget.name, "total_mib": budget.total_mib,
-                       "free_mib": budget.free_mib, "measured_by": source},
-            "default_model": service.settings.model, "default_preset": service.settings.preset,
-            "queue_size": service.settings.queue_size, "max_upload_bytes": service.settings.max_upload_bytes,
-            "max_image_pixels": service.settings.max_image_pixels,
-            "models": describe_models(budget, service.settings)}
+    return {
+        "device": {
+            "kind": budget.kind,
+            "name": budget.name,
+            "total_mib": budget.total_mib,
+            "free_mib": budget.free_mib,
+            "measured_by": source,
+        },
+        "default_model": service.settings.model,
+        "default_preset": service.settings.preset,
+        "queue_size": service.settings.queue_size,
+        "max_upload_bytes": service.settings.max_upload_bytes,
+        "max_image_pixels": service.settings.max_image_pixels,
+        "models": describe_models(budget, service.settings),
+    }
 
 
 def install(app: FastAPI) -> None:
@@ -153,20 +181,76 @@ def install(app: FastAPI) -> None:
     every route with its full path and its key check."""
     auth = [Depends(require_key)]
     add = app.add_api_route
-    add("/v1/videos", submit, methods=["POST"], status_code=202, dependencies=auth, tags=["videos"],
-        summary="Submit an image-to-video job", response_class=JSONResponse,
-        openapi_extra={"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": _FORM_SCHEMA}}}},
-        responses={202: {"description": "accepted: the job, with its id"}, 413: {}, 415: {}, 422: {}, 429: {}, 503: {}})
-    add("/v1/videos", history, methods=["GET"], dependencies=auth, tags=["videos"],
-        summary="History, newest first, paged")
-    add("/v1/videos/{job_id}", status, methods=["GET"], dependencies=auth, tags=["videos"],
-        summary="State, progress, ETA, plan, error")
-    add("/v1/videos/{job_id}", cancel, methods=["DELETE"], dependencies=auth, tags=["videos"],
-        summary="Cancel: a queued job at once, a running one at its next step", response_class=JSONResponse)
-    add("/v1/videos/{job_id}/events", events, methods=["GET"], dependencies=auth, tags=["videos"],
-        summary="Server-sent progress events until the job ends", response_class=StreamingResponse)
-    add("/v1/videos/{job_id}/content", content, methods=["GET"], dependencies=auth, tags=["videos"],
-        summary="The mp4 (H.264), once the job succeeded", response_class=FileResponse,
-        responses={200: {"content": {"video/mp4": {}}}, 409: {}})
-    add("/v1/models", models, methods=["GET"], dependencies=auth, tags=["models"],
-        summary="The catalogue: weights present, what fits this device")
+    add(
+        "/v1/videos",
+        submit,
+        methods=["POST"],
+        status_code=202,
+        dependencies=auth,
+        tags=["videos"],
+        summary="Submit an image-to-video job",
+        response_class=JSONResponse,
+        openapi_extra={
+            "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": _FORM_SCHEMA}}}
+        },
+        responses={
+            202: {"description": "accepted: the job, with its id"},
+            413: {},
+            415: {},
+            422: {},
+            429: {},
+            503: {},
+        },
+    )
+    add(
+        "/v1/videos",
+        history,
+        methods=["GET"],
+        dependencies=auth,
+        tags=["videos"],
+        summary="History, newest first, paged",
+    )
+    add(
+        "/v1/videos/{job_id}",
+        status,
+        methods=["GET"],
+        dependencies=auth,
+        tags=["videos"],
+        summary="State, progress, ETA, plan, error",
+    )
+    add(
+        "/v1/videos/{job_id}",
+        cancel,
+        methods=["DELETE"],
+        dependencies=auth,
+        tags=["videos"],
+        summary="Cancel: a queued job at once, a running one at its next step",
+        response_class=JSONResponse,
+    )
+    add(
+        "/v1/videos/{job_id}/events",
+        events,
+        methods=["GET"],
+        dependencies=auth,
+        tags=["videos"],
+        summary="Server-sent progress events until the job ends",
+        response_class=StreamingResponse,
+    )
+    add(
+        "/v1/videos/{job_id}/content",
+        content,
+        methods=["GET"],
+        dependencies=auth,
+        tags=["videos"],
+        summary="The mp4 (H.264), once the job succeeded",
+        response_class=FileResponse,
+        responses={200: {"content": {"video/mp4": {}}}, 409: {}},
+    )
+    add(
+        "/v1/models",
+        models,
+        methods=["GET"],
+        dependencies=auth,
+        tags=["models"],
+        summary="The catalogue: weights present, what fits this device",
+    )

@@ -42,11 +42,13 @@ class DrainingServer(uvicorn.Server):
                 signal.signal(sig, handler)
 
     def _on_signal(self, sig: int, _frame: Any) -> None:
-        if self._signalled:                       # second signal: stop now
+        if self._signalled:  # second signal: stop now
             self.force_exit = self.should_exit = True
             return
         self._signalled = True
-        log.warning("%s: draining (grace %.0f s)", signal.Signals(sig).name, self.service.settings.drain_grace_s)
+        log.warning(
+            "%s: draining (grace %.0f s)", signal.Signals(sig).name, self.service.settings.drain_grace_s
+        )
         self.service.draining.set()
         threading.Thread(target=self._drain, name="drain", daemon=True).start()
 
@@ -63,17 +65,30 @@ def serve(settings: ServiceSettings | None = None) -> int:
     from i2v.server.supervisor import Supervisor, worker_slots
 
     settings = settings or ServiceSettings()
-    logging.basicConfig(level=os.environ.get("I2V_LOG_LEVEL", "INFO"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("I2V_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     store = JobStore.from_settings(settings)
     store.create_schema()
     supervisor = Supervisor(settings, store, worker_slots(settings)) if settings.spawn_workers else None
     app = create_app(settings, store, supervisor)
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning", access_log=False,
-                            timeout_graceful_shutdown=5, lifespan="on")
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=5,
+        lifespan="on",
+    )
     server = DrainingServer(config, app.state.service)
-    sock = config.bind_socket()          # a taken port fails here, before any worker is started
-    log.info("serving on http://%s:%d (%s)", settings.host, settings.port,
-             f"{len(supervisor.children)} worker(s)" if supervisor else "no workers started here")
+    sock = config.bind_socket()  # a taken port fails here, before any worker is started
+    log.info(
+        "serving on http://%s:%d (%s)",
+        settings.host,
+        settings.port,
+        f"{len(supervisor.children)} worker(s)" if supervisor else "no workers started here",
+    )
     server.run(sockets=[sock])
     return 0

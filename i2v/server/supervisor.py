@@ -31,7 +31,7 @@ KILL_MARGIN_S = 10.0
 
 @dataclass(frozen=True)
 class Slot:
-    name: str                       # "cpu", "cuda:0", "npu:3" (+ "#k" with several workers per device)
+    name: str  # "cpu", "cuda:0", "npu:3" (+ "#k" with several workers per device)
     env: dict[str, str]
 
 
@@ -53,8 +53,10 @@ def worker_slots(settings: Any) -> list[Slot]:
     seen = [d.index for d in report.devices] if report else []
     wanted = [int(i) for i in settings.visible_devices.split(",") if i] or seen
     if not wanted:
-        raise RuntimeError(f"I2V_DEVICE={kind} but the host probe found no {kind} device; check the driver "
-                           f"(`provision doctor`) or set I2V_DEVICE=cpu")
+        raise RuntimeError(
+            f"I2V_DEVICE={kind} but the host probe found no {kind} device; check the driver "
+            f"(`provision doctor`) or set I2V_DEVICE=cpu"
+        )
     slots = []
     for position, device_id in enumerate(wanted):
         # Host ids as given when this process sees them; inside a container that was handed only
@@ -101,7 +103,10 @@ class Supervisor:
         env = os.environ | child.slot.env
         child.process = subprocess.Popen(
             [*self.command, "--worker-id", child.worker_id, "--slot", child.slot.name],
-            env=env, start_new_session=True, stdin=subprocess.DEVNULL)
+            env=env,
+            start_new_session=True,
+            stdin=subprocess.DEVNULL,
+        )
         child.started = time.monotonic()
         log.info("started worker %s (pid %d) on %s", child.worker_id, child.process.pid, child.slot.name)
 
@@ -126,8 +131,12 @@ class Supervisor:
     def _watch(self, child: _Child, now: float) -> None:
         process = child.process
         if process is not None and process.poll() is not None:
-            log.warning("worker %s (pid %d) exited with %s; requeueing its job", child.worker_id, process.pid,
-                        process.returncode)
+            log.warning(
+                "worker %s (pid %d) exited with %s; requeueing its job",
+                child.worker_id,
+                process.pid,
+                process.returncode,
+            )
             self._forget(child, count_attempt=True)
             child.history = [t for t in child.history if now - t < 300] + [now]
             delay = min(30.0, 2.0 ** (len(child.history) - 1))

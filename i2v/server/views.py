@@ -20,12 +20,17 @@ def _progress(row: dict[str, Any]) -> dict[str, Any]:
         fraction = 0.98 if row.get("stage") == "encoding" else min(step / total, 1.0) * 0.95
     else:
         fraction = 0.0
-    return {"stage": row.get("stage") if state == "running" else state, "step": step, "total_steps": total,
-            "fraction": round(fraction, 4)}
+    return {
+        "stage": row.get("stage") if state == "running" else state,
+        "step": step,
+        "total_steps": total,
+        "fraction": round(fraction, 4),
+    }
 
 
-def job_view(row: dict[str, Any], *, position: int | None = None, typical_run_s: float | None = None,
-             workers: int = 1) -> dict[str, Any]:
+def job_view(
+    row: dict[str, Any], *, position: int | None = None, typical_run_s: float | None = None, workers: int = 1
+) -> dict[str, Any]:
     state = row["state"]
     eta = None
     if state == "running":
@@ -47,12 +52,20 @@ def job_view(row: dict[str, Any], *, position: int | None = None, typical_run_s:
         "queue_position": position if state == "queued" else None,
         "cancel_requested": bool(row.get("cancel_requested")),
         "plan": json.loads(row["plan"]) if row.get("plan") else None,
-        "error": {"code": row["error_code"], "message": row["error_message"]} if row.get("error_code") else None,
+        "error": {"code": row["error_code"], "message": row["error_message"]}
+        if row.get("error_code")
+        else None,
         "result": None,
-        "links": {"self": f"/v1/videos/{row['id']}", "events": f"/v1/videos/{row['id']}/events",
-                  "content": f"/v1/videos/{row['id']}/content"},
+        "links": {
+            "self": f"/v1/videos/{row['id']}",
+            "events": f"/v1/videos/{row['id']}/events",
+            "content": f"/v1/videos/{row['id']}/content",
+        },
     }
     if state == "succeeded" and row.get("result"):
-        view["result"] = json.loads(row["result"]) | {"url": f"/v1/videos/{row['id']}/content",
-                                                      "run_s": row.get("run_s"), "peak_mib": row.get("peak_mib")}
+        view["result"] = json.loads(row["result"]) | {
+            "url": f"/v1/videos/{row['id']}/content",
+            "run_s": row.get("run_s"),
+            "peak_mib": row.get("peak_mib"),
+        }
     return view

@@ -74,8 +74,10 @@ def instantiate(component: Component, device: str | torch.device | None = None) 
         try:
             builder = TOKENIZER_BUILDERS[component.cls]
         except KeyError:
-            raise ValueError(f"{component.name}: no local builder for tokenizer class {component.cls}; "
-                             f"have {sorted(TOKENIZER_BUILDERS)}") from None
+            raise ValueError(
+                f"{component.name}: no local builder for tokenizer class {component.cls}; "
+                f"have {sorted(TOKENIZER_BUILDERS)}"
+            ) from None
         return builder(**component.config)
     cls = resolve(component.cls)
     if component.kind == "scheduler":
@@ -93,8 +95,11 @@ def count_params(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def assemble(arch: Architecture, pipeline_config: Mapping[str, Any] | None = None,
-             device: str | torch.device | None = None) -> Any:
+def assemble(
+    arch: Architecture,
+    pipeline_config: Mapping[str, Any] | None = None,
+    device: str | torch.device | None = None,
+) -> Any:
     """Instantiate every component of ``arch`` in catalogue order and build the pipeline object.
 
     ``pipeline_config`` holds the pipeline's own registered options (Wan's ``boundary_ratio``,
@@ -153,4 +158,13 @@ def build_tiny(tiny_id: str, dest: Path) -> Path:
     return dest
 
 
-__all__ = ["BUILDERS", "EXTRAS", "assemble", "build_pipeline", "build_tiny", "count_params", "instantiate", "resolve"]
+__all__ = [
+    "BUILDERS",
+    "EXTRAS",
+    "assemble",
+    "build_pipeline",
+    "build_tiny",
+    "count_params",
+    "instantiate",
+    "resolve",
+]

@@ -64,14 +64,17 @@ def _merges(n_merges: int, have: set[str]) -> list[tuple[str, str]]:
     return merges
 
 
-def gemma_tokenizer(vocab_size: int = 384, model_max_length: int = 1024,
-                    padding_side: str = "left") -> GemmaTokenizer:
+def gemma_tokenizer(
+    vocab_size: int = 384, model_max_length: int = 1024, padding_side: str = "left"
+) -> GemmaTokenizer:
     """A Gemma-layout byte-fallback BPE tokenizer with exactly ``vocab_size`` ids."""
     symbols = [*SPECIALS, *(f"<0x{b:02X}>" for b in range(256)), *_base_symbols()]
     n_merges = vocab_size - len(symbols) - len(IMAGE_TOKENS)
     if n_merges < 0:
-        raise ValueError(f"gemma_tokenizer: vocab_size must be at least {len(symbols) + len(IMAGE_TOKENS)}, "
-                         f"got {vocab_size}")
+        raise ValueError(
+            f"gemma_tokenizer: vocab_size must be at least {len(symbols) + len(IMAGE_TOKENS)}, "
+            f"got {vocab_size}"
+        )
     merges = _merges(n_merges, set(symbols))
     symbols += [a + b for a, b in merges]
     symbols += IMAGE_TOKENS
@@ -79,12 +82,18 @@ def gemma_tokenizer(vocab_size: int = 384, model_max_length: int = 1024,
     if len(vocab) != vocab_size:
         raise AssertionError(f"gemma_tokenizer built {len(vocab)} ids, wanted {vocab_size}")
     tok = GemmaTokenizer(
-        vocab=vocab, merges=merges, add_bos_token=True, add_eos_token=False,
-        model_max_length=model_max_length, padding_side=padding_side,
+        vocab=vocab,
+        merges=merges,
+        add_bos_token=True,
+        add_eos_token=False,
+        model_max_length=model_max_length,
+        padding_side=padding_side,
     )
     tok.add_special_tokens({"additional_special_tokens": list(IMAGE_TOKENS)})
     if len(tok) != vocab_size:
-        raise AssertionError(f"gemma_tokenizer: {len(tok)} ids after adding image tokens, wanted {vocab_size}")
+        raise AssertionError(
+            f"gemma_tokenizer: {len(tok)} ids after adding image tokens, wanted {vocab_size}"
+        )
     return tok
 
 

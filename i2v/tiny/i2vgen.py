@@ -21,7 +21,11 @@ from i2v.tiny.build import assemble
 # Call arguments a smoke run uses (the pipeline's defaults are 704x1280, 16 frames, 50 steps).
 SMOKE_CALL: dict[str, dict[str, Any]] = {
     "tiny-i2vgen-xl": {
-        "height": 64, "width": 64, "num_frames": 8, "num_inference_steps": 2, "guidance_scale": 9.0,
+        "height": 64,
+        "width": 64,
+        "num_frames": 8,
+        "num_inference_steps": 2,
+        "guidance_scale": 9.0,
         "target_fps": 16,
     },
 }

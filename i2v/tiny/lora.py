@@ -14,29 +14,42 @@ from typing import Any
 TARGETS = ("to_q", "to_k", "to_v", "to_out.0")
 
 
-def random_lora_state(model: Any, rank: int = 4, seed: int = 0, std: float = 0.1,
-                      prefix: str = "transformer") -> dict[str, Any]:
+def random_lora_state(
+    model: Any, rank: int = 4, seed: int = 0, std: float = 0.1, prefix: str = "transformer"
+) -> dict[str, Any]:
     import torch
 
     generator = torch.Generator().manual_seed(seed)
     state = {}
     for name, module in model.named_modules():
         if isinstance(module, torch.nn.Linear) and any(name == t or name.endswith("." + t) for t in TARGETS):
-            state[f"{prefix}.{name}.lora_A.weight"] = torch.randn(rank, module.in_features, generator=generator) * std
-            state[f"{prefix}.{name}.lora_B.weight"] = torch.randn(module.out_features, rank, generator=generator) * std
+            state[f"{prefix}.{name}.lora_A.weight"] = (
+                torch.randn(rank, module.in_features, generator=generator) * std
+            )
+            state[f"{prefix}.{name}.lora_B.weight"] = (
+                torch.randn(module.out_features, rank, generator=generator) * std
+            )
     if not state:
         raise ValueError(f"{type(model).__name__} has no attention projections named {', '.join(TARGETS)}")
     return state
 
 
-def write_random_lora(model: Any, dest: Path, rank: int = 4, seed: int = 0, std: float = 0.1,
-                      metadata: dict[str, str] | None = None) -> Path:
+def write_random_lora(
+    model: Any,
+    dest: Path,
+    rank: int = 4,
+    seed: int = 0,
+    std: float = 0.1,
+    metadata: dict[str, str] | None = None,
+) -> Path:
     """Write a random LoRA for ``model`` (a pipeline's transformer) to ``dest`` (.safetensors)."""
     from safetensors.torch import save_file
 
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    save_file(random_lora_state(model, rank, seed, std), str(dest), metadata={"format": "pt", **(metadata or {})})
+    save_file(
+        random_lora_state(model, rank, seed, std), str(dest), metadata={"format": "pt", **(metadata or {})}
+    )
     return dest
 
 

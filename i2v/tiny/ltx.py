@@ -29,8 +29,11 @@ _TINY = {**arch_ltx.TINY, **arch_ltx2.TINY}
 _CALL = {"height": 64, "width": 64, "num_frames": 9, "num_inference_steps": 2, "guidance_scale": 3.0}
 SMOKE_CALL: dict[str, dict[str, Any]] = {
     "tiny-ltx-video": dict(_CALL),
-    "tiny-ltx-2": {**_CALL, "max_sequence_length": arch_ltx2.TINY_MAX_SEQUENCE_LENGTH,
-                   **arch_ltx2.LTX2_0_CALL_KWARGS},
+    "tiny-ltx-2": {
+        **_CALL,
+        "max_sequence_length": arch_ltx2.TINY_MAX_SEQUENCE_LENGTH,
+        **arch_ltx2.LTX2_0_CALL_KWARGS,
+    },
 }
 
 

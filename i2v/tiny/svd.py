@@ -16,8 +16,15 @@ from i2v.tiny.build import assemble
 # max_guidance_scale > 1 keeps classifier-free guidance on.
 SMOKE_CALL: dict[str, dict[str, Any]] = {
     "tiny-svd": {
-        "height": 64, "width": 64, "num_frames": 5, "num_inference_steps": 2, "decode_chunk_size": 5,
-        "min_guidance_scale": 1.0, "max_guidance_scale": 3.0, "fps": 7, "motion_bucket_id": 127,
+        "height": 64,
+        "width": 64,
+        "num_frames": 5,
+        "num_inference_steps": 2,
+        "decode_chunk_size": 5,
+        "min_guidance_scale": 1.0,
+        "max_guidance_scale": 3.0,
+        "fps": 7,
+        "motion_bucket_id": 127,
         "noise_aug_strength": 0.02,
     },
 }

@@ -54,17 +54,17 @@ _CLIP_WORD = re.compile(r"'s|'t|'re|'ve|'m|'ll|'d|[^\W\d_]+|\d|[^\s\w]+")
 T5_SPECIALS = ("<pad>", "</s>", "<unk>")
 SPIECE_UNDERLINE = "\u2581"
 _LETTERS = "etaoinshrdlcumwfgypbvkjxqz"
-_T5_CHARS = (
-    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-    ".,;:!?'\"-()[]{}<>/\\@#$%^&*+=_|~`"
-)
+_T5_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.,;:!?'\"-()[]{}<>/\\@#$%^&*+=_|~`"
 
 
 @lru_cache(maxsize=1)
 def _bytes_to_unicode() -> tuple[str, ...]:
     """GPT-2 / CLIP byte -> printable character table, in CLIP's vocabulary order."""
-    printable = (list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1))
-                 + list(range(ord("®"), ord("ÿ") + 1)))
+    printable = (
+        list(range(ord("!"), ord("~") + 1))
+        + list(range(ord("¡"), ord("¬") + 1))
+        + list(range(ord("®"), ord("ÿ") + 1))
+    )
     codes = printable[:]
     n = 0
     for b in range(256):
@@ -131,7 +131,9 @@ def clip_tokenizer(vocab_size: int = 1000, model_max_length: int = 77) -> CLIPTo
     EOS position" pooling (``eos_token_id == 2`` in old configs) still finds the EOS token.
     """
     if vocab_size < 514:
-        raise ValueError(f"clip_tokenizer: vocab_size must be at least 514 (512 byte symbols + 2 specials), got {vocab_size}")
+        raise ValueError(
+            f"clip_tokenizer: vocab_size must be at least 514 (512 byte symbols + 2 specials), got {vocab_size}"
+        )
     alphabet = _bytes_to_unicode()
     symbols = list(alphabet) + [c + "</w>" for c in alphabet]
     merges = _clip_merges(vocab_size - len(symbols) - 2)
@@ -141,8 +143,12 @@ def clip_tokenizer(vocab_size: int = 1000, model_max_length: int = 77) -> CLIPTo
     if len(vocab) != vocab_size:  # a merge result equal to an existing symbol would collapse ids
         raise AssertionError(f"clip_tokenizer built {len(vocab)} ids, wanted {vocab_size}")
     return CLIPTokenizer(
-        vocab=vocab, merges=merges,
-        unk_token=CLIP_EOS, bos_token=CLIP_BOS, eos_token=CLIP_EOS, pad_token=CLIP_EOS,
+        vocab=vocab,
+        merges=merges,
+        unk_token=CLIP_EOS,
+        bos_token=CLIP_BOS,
+        eos_token=CLIP_EOS,
+        pad_token=CLIP_EOS,
         model_max_length=model_max_length,
     )
 
@@ -177,8 +183,10 @@ def t5_tokenizer(vocab_size: int = 1000, model_max_length: int = 512, extra_ids:
     """
     n_pieces = vocab_size - len(T5_SPECIALS) - extra_ids
     if n_pieces < 1 + 2 * len(_T5_CHARS):
-        raise ValueError(f"t5_tokenizer: vocab_size {vocab_size} too small (need at least "
-                         f"{len(T5_SPECIALS) + extra_ids + 1 + 2 * len(_T5_CHARS)})")
+        raise ValueError(
+            f"t5_tokenizer: vocab_size {vocab_size} too small (need at least "
+            f"{len(T5_SPECIALS) + extra_ids + 1 + 2 * len(_T5_CHARS)})"
+        )
     vocab = [(s, 0.0) for s in T5_SPECIALS] + _t5_pieces(n_pieces)
     vocab += [(f"<extra_id_{i}>", 0.0) for i in reversed(range(extra_ids))]
     tok = T5Tokenizer(vocab=vocab, extra_ids=extra_ids, model_max_length=model_max_length)

@@ -25,7 +25,23 @@ from i2v.weights.errors import (
 from i2v.weights.fetch import FetchResult, build_tiny_with_manifest, check_for_load, fetch, offline_env
 from i2v.weights.manifest import MANIFEST_NAME, FileEntry, Manifest, read_manifest, verify
 
-__all__ = ["MANIFEST_NAME", "FetchFailedError", "FetchResult", "FileEntry", "GatedRepoError", "Manifest",
-           "NotAPipelineError", "OfflineError", "PickleOnlyError", "WeightsCorruptError", "WeightsError",
-           "WeightsIncompleteError", "build_tiny_with_manifest", "check_for_load", "fetch", "offline_env",
-           "read_manifest", "verify"]
+__all__ = [
+    "MANIFEST_NAME",
+    "FetchFailedError",
+    "FetchResult",
+    "FileEntry",
+    "GatedRepoError",
+    "Manifest",
+    "NotAPipelineError",
+    "OfflineError",
+    "PickleOnlyError",
+    "WeightsCorruptError",
+    "WeightsError",
+    "WeightsIncompleteError",
+    "build_tiny_with_manifest",
+    "check_for_load",
+    "fetch",
+    "offline_env",
+    "read_manifest",
+    "verify",
+]

@@ -15,13 +15,23 @@ from i2v import catalogue
 from i2v.weights.errors import WeightsError, WeightsNotFetchedError
 
 
-def run_fetch(model: str, *, source: str = "auto", revision: str | None = None, models_dir: Path | None = None,
-              verify: bool = False, repo: str | None = None, json: bool = False) -> None:
+def run_fetch(
+    model: str,
+    *,
+    source: str = "auto",
+    revision: str | None = None,
+    models_dir: Path | None = None,
+    verify: bool = False,
+    repo: str | None = None,
+    json: bool = False,
+) -> None:
     import typer
 
     from provision.output import Output
 
-    logging.basicConfig(level=os.environ.get("I2V_LOG_LEVEL", "WARNING"), format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("I2V_LOG_LEVEL", "WARNING"), format="%(levelname)s %(name)s: %(message)s"
+    )
     sink = Output(json)
     try:
         data, text = (_verify if verify else _fetch)(model, source, revision, models_dir, repo, sink)
@@ -42,28 +52,36 @@ def _models_dir(models_dir: Path | None) -> Path:
     return Path(load_settings().models_dir).expanduser()
 
 
-def _fetch(model: str, source: str, revision: str | None, models_dir: Path | None, repo: str | None,
-           sink) -> tuple[dict, str]:
+def _fetch(
+    model: str, source: str, revision: str | None, models_dir: Path | None, repo: str | None, sink
+) -> tuple[dict, str]:
     from i2v.weights.fetch import fetch
     from i2v.weights.progress import NullProgress, RichProgress
 
     spec = catalogue.get(model)
     root = _models_dir(models_dir)
     if sink.json_mode:
-        result = fetch(spec, source=source, revision=revision, models_dir=root, repo=repo, progress=NullProgress())
+        result = fetch(
+            spec, source=source, revision=revision, models_dir=root, repo=repo, progress=NullProgress()
+        )
     else:
         with RichProgress(sink.err) as progress:
-            result = fetch(spec, source=source, revision=revision, models_dir=root, repo=repo, progress=progress)
+            result = fetch(
+                spec, source=source, revision=revision, models_dir=root, repo=repo, progress=progress
+            )
     m = result.manifest
     where = f"{m.source} {m.repo}@{(m.commit or m.revision or '')[:12]}" if m.repo else m.source
     verb = "up to date" if result.up_to_date else "fetched"
-    text = (f"{verb}: {spec.id} ({len(m.files)} files, {m.total_bytes / 1e9:.2f} GB) from {where}\n"
-            f"into {result.folder}; manifest {result.folder / 'i2v-manifest.json'}")
+    text = (
+        f"{verb}: {spec.id} ({len(m.files)} files, {m.total_bytes / 1e9:.2f} GB) from {where}\n"
+        f"into {result.folder}; manifest {result.folder / 'i2v-manifest.json'}"
+    )
     return result.summary(), text
 
 
-def _verify(model: str, source: str, revision: str | None, models_dir: Path | None, repo: str | None,
-            sink) -> tuple[dict, str]:
+def _verify(
+    model: str, source: str, revision: str | None, models_dir: Path | None, repo: str | None, sink
+) -> tuple[dict, str]:
     from i2v.weights.fetch import MARKER_NAME, fetch_command
     from i2v.weights.manifest import read_manifest, verify
 

@@ -46,8 +46,10 @@ class GatedRepoError(WeightsError):
         self.repo = repo
         self.modelscope_copy = modelscope_copy
         alternative = f" or use --source modelscope (copy: {modelscope_copy})" if modelscope_copy else ""
-        super().__init__(f"`{repo}` is gated on Hugging Face: set HF_TOKEN (a token that accepted the licence)"
-                         f"{alternative}{detail}")
+        super().__init__(
+            f"`{repo}` is gated on Hugging Face: set HF_TOKEN (a token that accepted the licence)"
+            f"{alternative}{detail}"
+        )
 
 
 class PickleOnlyError(WeightsError):
@@ -59,9 +61,11 @@ class PickleOnlyError(WeightsError):
         self.repo = repo
         self.component = component
         shown = ", ".join(files[:3]) + (f", ... ({len(files) - 3} more)" if len(files) > 3 else "")
-        super().__init__(f"`{repo}`: component `{component}` has only pickle weights ({shown}) and no "
-                         ".safetensors; refused (pickle files can run code when loaded); use a repo or "
-                         "revision that has safetensors weights")
+        super().__init__(
+            f"`{repo}`: component `{component}` has only pickle weights ({shown}) and no "
+            ".safetensors; refused (pickle files can run code when loaded); use a repo or "
+            "revision that has safetensors weights"
+        )
 
 
 class NotAPipelineError(WeightsError):

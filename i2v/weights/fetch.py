@@ -57,7 +57,7 @@ MARKER_NAME = ".i2v-fetch-incomplete"
 class FetchResult:
     folder: Path
     manifest: Manifest
-    up_to_date: bool          # nothing was downloaded: the folder already matched the hub
+    up_to_date: bool  # nothing was downloaded: the folder already matched the hub
 
     def summary(self) -> dict:
         return {**self.manifest.summary(self.folder), "up_to_date": self.up_to_date}
@@ -75,9 +75,17 @@ def offline_env() -> None:
         constants.HF_HUB_OFFLINE = True  # read once at import; diffusers may have imported it already
 
 
-def fetch(model: str | ModelSpec, *, source: str = "auto", revision: str | None = None,
-          models_dir: Path | str | None = None, repo: str | None = None, progress: FileProgress | None = None,
-          offline: bool | None = None, sources: list[Source] | None = None) -> FetchResult:
+def fetch(
+    model: str | ModelSpec,
+    *,
+    source: str = "auto",
+    revision: str | None = None,
+    models_dir: Path | str | None = None,
+    repo: str | None = None,
+    progress: FileProgress | None = None,
+    offline: bool | None = None,
+    sources: list[Source] | None = None,
+) -> FetchResult:
     """Fetch `model` (a catalogue id or spec) into `<models_dir>/<id>/`; returns the written manifest.
 
     `repo` overrides the catalogue's hub id (a fork, a private mirror, a test repo); `sources`
@@ -132,23 +140,37 @@ def fetch(model: str | ModelSpec, *, source: str = "auto", revision: str | None 
 def _offline(spec: ModelSpec, folder: Path, models_dir: Path) -> FetchResult:
     manifest = read_manifest(folder) if folder.is_dir() else None
     if manifest is None or (folder / MARKER_NAME).exists():
-        raise OfflineError(f"offline mode (I2V_OFFLINE=1): {spec.id} is not complete in {folder} and nothing is "
-                           f"downloaded; run `{fetch_command(spec, models_dir)}` where the network is allowed "
-                           "(unset I2V_OFFLINE), or copy the folder here")
+        raise OfflineError(
+            f"offline mode (I2V_OFFLINE=1): {spec.id} is not complete in {folder} and nothing is "
+            f"downloaded; run `{fetch_command(spec, models_dir)}` where the network is allowed "
+            "(unset I2V_OFFLINE), or copy the folder here"
+        )
     verify(folder, manifest, fix=f"re-fetch it: {fetch_command(spec, models_dir)}")
     return FetchResult(folder, manifest, up_to_date=True)
 
 
-def _fetch_from(src: Source, repo_id: str, spec: ModelSpec, folder: Path, revision: str | None,
-                progress: FileProgress, models_dir: Path) -> FetchResult:
+def _fetch_from(
+    src: Source,
+    repo_id: str,
+    spec: ModelSpec,
+    folder: Path,
+    revision: str | None,
+    progress: FileProgress,
+    models_dir: Path,
+) -> FetchResult:
     listing = src.list(repo_id, revision)
     if listing.gated and not src.has_token():
         raise SourceError(f"{repo_id} at {src.endpoint}: gated, and no token is set", gated=True)
     selection = select_files(repo_id, listing.files, spec.allow_patterns, spec.variant)
     folder.mkdir(parents=True, exist_ok=True)
     current = _current_manifest(folder)
-    if (current is not None and current.repo == repo_id and listing.commit in (None, current.commit)
-            and _same_files(current, selection.files) and not (folder / MARKER_NAME).exists()):
+    if (
+        current is not None
+        and current.repo == repo_id
+        and listing.commit in (None, current.commit)
+        and _same_files(current, selection.files)
+        and not (folder / MARKER_NAME).exists()
+    ):
         try:
             verify(folder, current)
             progress.note(f"{spec.id}: up to date in {folder} ({src.label} {repo_id})")
@@ -156,17 +178,34 @@ def _fetch_from(src: Source, repo_id: str, spec: ModelSpec, folder: Path, revisi
         except WeightsError as exc:
             progress.note(f"{spec.id}: {exc}; fetching again")
     marker = folder / MARKER_NAME
-    write_json_atomic(marker, {"model": spec.id, "repo": repo_id, "source": src.label,
-                               "started": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+    write_json_atomic(
+        marker,
+        {
+            "model": spec.id,
+            "repo": repo_id,
+            "source": src.label,
+            "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        },
+    )
     (folder / "i2v-manifest.json").unlink(missing_ok=True)
     cache = VerifiedCache(folder)
     _drop_stale(folder, selection.files, cache)
     src.download(listing, selection, spec, folder, progress)
-    progress.note(f"{spec.id}: checking the sha256 of {len(selection.files)} files ({selection.total_bytes:,} bytes)")
+    progress.note(
+        f"{spec.id}: checking the sha256 of {len(selection.files)} files ({selection.total_bytes:,} bytes)"
+    )
     entries = [_checked_entry(folder, remote, cache, src.label) for remote in selection.files]
     cache.save()
-    manifest = Manifest(model=spec.id, source=src.label, repo=repo_id, revision=listing.revision,
-                        commit=listing.commit, endpoint=src.endpoint, variant=spec.variant, files=tuple(entries))
+    manifest = Manifest(
+        model=spec.id,
+        source=src.label,
+        repo=repo_id,
+        revision=listing.revision,
+        commit=listing.commit,
+        endpoint=src.endpoint,
+        variant=spec.variant,
+        files=tuple(entries),
+    )
     write_manifest(folder, manifest)
     marker.unlink(missing_ok=True)
     log.info("fetched %s from %s %s into %s", spec.id, src.label, repo_id, folder)
@@ -183,7 +222,9 @@ def _current_manifest(folder: Path) -> Manifest | None:
 def _same_files(manifest: Manifest, remote: tuple[RemoteFile, ...]) -> bool:
     have = {e.path: e for e in manifest.files}
     return len(have) == len(remote) and all(
-        r.path in have and have[r.path].size == r.size and r.sha256 in (None, have[r.path].sha256) for r in remote)
+        r.path in have and have[r.path].size == r.size and r.sha256 in (None, have[r.path].sha256)
+        for r in remote
+    )
 
 
 def _local_sha256(folder: Path, rel: str, cache: VerifiedCache) -> str:
@@ -228,8 +269,12 @@ def _checked_entry(folder: Path, remote: RemoteFile, cache: VerifiedCache, label
         (folder / remote.path).unlink(missing_ok=True)
         cache.forget(remote.path)
         cache.save()
-        raise WeightsCorruptError(folder, remote.path, f"as downloaded from {label}: {detail}; deleted it",
-                                  "re-run the fetch (or try another --source)")
+        raise WeightsCorruptError(
+            folder,
+            remote.path,
+            f"as downloaded from {label}: {detail}; deleted it",
+            "re-run the fetch (or try another --source)",
+        )
     return FileEntry(remote.path, remote.size, digest)
 
 
@@ -252,8 +297,16 @@ def write_local_manifest(spec: ModelSpec, folder: Path) -> Manifest:
             continue
         entries.append(FileEntry(rel, path.stat().st_size, _local_sha256(folder, rel, cache)))
     cache.save()
-    manifest = Manifest(model=spec.id, source="local-build", repo=None, revision=None, commit=None, endpoint=None,
-                        variant=None, files=tuple(entries))
+    manifest = Manifest(
+        model=spec.id,
+        source="local-build",
+        repo=None,
+        revision=None,
+        commit=None,
+        endpoint=None,
+        variant=None,
+        files=tuple(entries),
+    )
     write_manifest(folder, manifest)
     return manifest
 
@@ -272,12 +325,17 @@ def check_for_load(spec: ModelSpec, folder: Path, models_dir: Path) -> Manifest 
             started = " (started " + json.loads(marker.read_text(encoding="utf-8")).get("started", "?") + ")"
         except (OSError, ValueError, AttributeError):
             pass
-        raise WeightsIncompleteError(f"the fetch of {spec.id} into {folder} did not finish{started}; "
-                                     f"run `{fetch_command(spec, models_dir)}` (it resumes)")
+        raise WeightsIncompleteError(
+            f"the fetch of {spec.id} into {folder} did not finish{started}; "
+            f"run `{fetch_command(spec, models_dir)}` (it resumes)"
+        )
     manifest = read_manifest(folder)
     if manifest is None:
-        log.warning("%s has no i2v-manifest.json: its files are not verified (%s writes one)", folder,
-                    fetch_command(spec, models_dir))
+        log.warning(
+            "%s has no i2v-manifest.json: its files are not verified (%s writes one)",
+            folder,
+            fetch_command(spec, models_dir),
+        )
         return None
     return verify(folder, manifest, fix=fix)
 

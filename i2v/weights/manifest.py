@@ -45,10 +45,10 @@ class FileEntry:
 @dataclass(frozen=True)
 class Manifest:
     model: str
-    source: str                  # modelscope | hf-mirror | huggingface | local-build
+    source: str  # modelscope | hf-mirror | huggingface | local-build
     repo: str | None
-    revision: str | None         # what was asked for ("main", "master", a tag or a commit)
-    commit: str | None           # what it resolved to, where the hub says
+    revision: str | None  # what was asked for ("main", "master", a tag or a commit)
+    commit: str | None  # what it resolved to, where the hub says
     endpoint: str | None
     variant: str | None
     files: tuple[FileEntry, ...]
@@ -73,9 +73,15 @@ class Manifest:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Manifest:
         files = tuple(FileEntry(str(f["path"]), int(f["size"]), str(f["sha256"])) for f in data["files"])
-        known = {k: data.get(k) for k in ("model", "source", "repo", "revision", "commit", "endpoint", "variant")}
-        return cls(files=files, fetched_at=data.get("fetched_at", ""), format=int(data.get("format", FORMAT)),
-                   **known)  # type: ignore[arg-type]
+        known = {
+            k: data.get(k) for k in ("model", "source", "repo", "revision", "commit", "endpoint", "variant")
+        }
+        return cls(
+            files=files,
+            fetched_at=data.get("fetched_at", ""),
+            format=int(data.get("format", FORMAT)),
+            **known,
+        )  # type: ignore[arg-type]
 
 
 def sha256_file(path: Path) -> str:
@@ -119,7 +125,9 @@ def read_manifest(folder: Path) -> Manifest | None:
     except FileNotFoundError:
         return None
     except (ValueError, KeyError, TypeError) as exc:
-        raise WeightsError(f"{path} is not a readable manifest ({exc}); re-run the fetch to rewrite it") from exc
+        raise WeightsError(
+            f"{path} is not a readable manifest ({exc}); re-run the fetch to rewrite it"
+        ) from exc
 
 
 def write_manifest(folder: Path, manifest: Manifest) -> Path:
@@ -190,15 +198,19 @@ def check_size(folder: Path, entry: FileEntry, fix: str) -> os.stat_result:
     except FileNotFoundError:
         raise WeightsCorruptError(folder, entry.path, "is missing (listed in the manifest)", fix) from None
     if stat.st_size < entry.size:
-        raise WeightsCorruptError(folder, entry.path, f"is truncated: {stat.st_size:,} of {entry.size:,} bytes", fix)
+        raise WeightsCorruptError(
+            folder, entry.path, f"is truncated: {stat.st_size:,} of {entry.size:,} bytes", fix
+        )
     if stat.st_size > entry.size:
-        raise WeightsCorruptError(folder, entry.path, f"has {stat.st_size:,} bytes, the manifest says {entry.size:,}",
-                                  fix)
+        raise WeightsCorruptError(
+            folder, entry.path, f"has {stat.st_size:,} bytes, the manifest says {entry.size:,}", fix
+        )
     return stat
 
 
-def verify(folder: Path, manifest: Manifest | None = None, *, full: bool = False, fix: str = "",
-           workers: int = 4) -> Manifest:
+def verify(
+    folder: Path, manifest: Manifest | None = None, *, full: bool = False, fix: str = "", workers: int = 4
+) -> Manifest:
     """Check every manifest file (sizes first, then hashes); raises `WeightsCorruptError` naming the file."""
     folder = Path(folder)
     manifest = manifest or read_manifest(folder)
@@ -225,7 +237,11 @@ def verify(folder: Path, manifest: Manifest | None = None, *, full: bool = False
     if failures:
         entry, actual = failures[0]
         more = f" (and {len(failures) - 1} more file(s))" if len(failures) > 1 else ""
-        raise WeightsCorruptError(folder, entry.path, f"is corrupted: its sha256 {actual[:12]}... differs from "
-                                  f"the manifest's {entry.sha256[:12]}...{more}", fix)
+        raise WeightsCorruptError(
+            folder,
+            entry.path,
+            f"is corrupted: its sha256 {actual[:12]}... differs from "
+            f"the manifest's {entry.sha256[:12]}...{more}",
+            fix,
+        )
     return manifest
-

@@ -65,8 +65,15 @@ class RichProgress:
         )
 
         self.console = console
-        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-                            TransferSpeedColumn(), TimeRemainingColumn(), console=console, transient=False)
+        self.bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+        )
 
     def __enter__(self) -> RichProgress:
         self.bar.start()
@@ -96,8 +103,9 @@ class RichProgress:
 class _HfBar:
     """Enough of tqdm's surface for huggingface_hub's http_get and xet reporters; the rest is a no-op."""
 
-    def __init__(self, sink: FileProgress, name: str, total: int | None = None, initial: int = 0,
-                 **_tqdm_kwargs: Any) -> None:
+    def __init__(
+        self, sink: FileProgress, name: str, total: int | None = None, initial: int = 0, **_tqdm_kwargs: Any
+    ) -> None:
         self._sink = sink
         self._total = total
         self.n = initial
@@ -135,7 +143,7 @@ def hf_bar_factory(sink: FileProgress, name: str) -> Callable[..., _HfBar]:
     """A `tqdm_class` for one `hf_hub_download` call that reports under the repo path `name`."""
 
     def make(*_args: Any, **kwargs: Any) -> _HfBar:
-        kwargs.pop("desc", None)   # huggingface_hub shortens it; the repo path is clearer
+        kwargs.pop("desc", None)  # huggingface_hub shortens it; the repo path is clearer
         return _HfBar(sink, name, **kwargs)
 
     return make

@@ -21,7 +21,9 @@ from i2v.weights.errors import NotAPipelineError, PickleOnlyError
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 # Weight variants diffusers and transformers write as `name.<variant>.safetensors`.
-KNOWN_VARIANTS = frozenset({"fp16", "bf16", "fp32", "fp8", "fp8_e4m3fn", "fp8_e5m2", "int8", "ema", "non_ema"})
+KNOWN_VARIANTS = frozenset(
+    {"fp16", "bf16", "fp32", "fp8", "fp8_e4m3fn", "fp8_e5m2", "int8", "ema", "non_ema"}
+)
 _SHARD = re.compile(r"-\d{5}-of-\d{5}$")
 
 
@@ -31,14 +33,14 @@ class RemoteFile:
 
     path: str
     size: int
-    sha256: str | None = None      # ModelScope lists it for every file, Hugging Face for LFS files
-    git_oid: str | None = None     # Hugging Face's git blob id (sha1) for small non-LFS files
+    sha256: str | None = None  # ModelScope lists it for every file, Hugging Face for LFS files
+    git_oid: str | None = None  # Hugging Face's git blob id (sha1) for small non-LFS files
 
 
 @dataclass(frozen=True)
 class Selection:
-    files: tuple[RemoteFile, ...]      # what to fetch
-    excluded: tuple[str, ...]          # matched the catalogue's patterns but left out (other variants)
+    files: tuple[RemoteFile, ...]  # what to fetch
+    excluded: tuple[str, ...]  # matched the catalogue's patterns but left out (other variants)
 
     @property
     def total_bytes(self) -> int:
@@ -61,15 +63,18 @@ def matches(path: str, patterns: tuple[str, ...] | list[str]) -> bool:
     return any(fnmatch.fnmatch(path, pattern) for pattern in patterns)
 
 
-def select_files(repo: str, listing: list[RemoteFile], allow_patterns: tuple[str, ...],
-                 variant: str | None) -> Selection:
+def select_files(
+    repo: str, listing: list[RemoteFile], allow_patterns: tuple[str, ...], variant: str | None
+) -> Selection:
     """The files of `listing` a pipeline needs; raises `PickleOnlyError` / `NotAPipelineError`."""
     paths = {f.path for f in listing}
     unsafe = sorted(p for p in paths if p.startswith("/") or "\\" in p or ".." in p.split("/"))
     if unsafe:
         raise NotAPipelineError(f"`{repo}` lists paths outside the repo ({', '.join(unsafe[:3])}); refused")
     if "model_index.json" not in paths:
-        raise NotAPipelineError(f"`{repo}` has no model_index.json at its root: not a diffusers pipeline repo")
+        raise NotAPipelineError(
+            f"`{repo}` has no model_index.json at its root: not a diffusers pipeline repo"
+        )
     allowed = [f for f in listing if matches(f.path, allow_patterns) and not f.path.endswith(".py")]
     components = {f.path.rpartition("/")[0] for f in allowed} - {""}
     _refuse_pickle_only(repo, listing, components)
@@ -86,8 +91,10 @@ def select_files(repo: str, listing: list[RemoteFile], allow_patterns: tuple[str
     for folder, groups in sorted(by_component.items()):
         pick = variant if variant in groups else None if None in groups else ""
         if pick == "":
-            raise NotAPipelineError(f"`{repo}`: component `{folder}` has no {variant or 'default'} safetensors "
-                                    f"weights (it has: {_variants(groups)})")
+            raise NotAPipelineError(
+                f"`{repo}`: component `{folder}` has no {variant or 'default'} safetensors "
+                f"weights (it has: {_variants(groups)})"
+            )
         for label, files in groups.items():
             if label == pick:
                 chosen.extend(files)
@@ -102,15 +109,21 @@ def _variants(groups: dict[str | None, list[RemoteFile]] | set[str | None]) -> s
     return ", ".join(sorted(v or "default" for v in groups))
 
 
-def _refuse_missing_weights(repo: str, listing: list[RemoteFile], components: set[str], served: set[str],
-                            variant: str | None) -> None:
+def _refuse_missing_weights(
+    repo: str, listing: list[RemoteFile], components: set[str], served: set[str], variant: str | None
+) -> None:
     """A component with safetensors in the repo none of which the catalogue's patterns take."""
     for folder in sorted(components - served):
-        present = {weight_variant(f.path.rpartition("/")[2])[1] for f in listing
-                   if f.path.rpartition("/")[0] == folder and f.path.endswith(".safetensors")}
+        present = {
+            weight_variant(f.path.rpartition("/")[2])[1]
+            for f in listing
+            if f.path.rpartition("/")[0] == folder and f.path.endswith(".safetensors")
+        }
         if present:
-            raise NotAPipelineError(f"`{repo}`: component `{folder}` has no {variant or 'default'} safetensors "
-                                    f"weights the catalogue's patterns take (it has: {_variants(present)})")
+            raise NotAPipelineError(
+                f"`{repo}`: component `{folder}` has no {variant or 'default'} safetensors "
+                f"weights the catalogue's patterns take (it has: {_variants(present)})"
+            )
 
 
 def _refuse_pickle_only(repo: str, listing: list[RemoteFile], components: set[str]) -> None:

@@ -50,15 +50,16 @@ class Listing:
 
 
 class Source(Protocol):
-    label: str        # modelscope | hf-mirror | huggingface
+    label: str  # modelscope | hf-mirror | huggingface
     endpoint: str | None
-    family: str       # "modelscope" or "huggingface": a gate on one HF endpoint is a gate on all
+    family: str  # "modelscope" or "huggingface": a gate on one HF endpoint is a gate on all
 
     def repo_for(self, spec: ModelSpec) -> str | None: ...
     def has_token(self) -> bool: ...
     def list(self, repo: str, revision: str | None) -> Listing: ...
-    def download(self, listing: Listing, selection: Selection, spec: ModelSpec, folder: Path,
-                 progress: FileProgress) -> None: ...
+    def download(
+        self, listing: Listing, selection: Selection, spec: ModelSpec, folder: Path, progress: FileProgress
+    ) -> None: ...
 
 
 # --- Hugging Face ----------------------------------------------------------------------------------
@@ -87,21 +88,37 @@ class HuggingFaceSource:
 
         with self._translated(repo):
             info = HfApi(endpoint=self.endpoint, token=self.token).model_info(
-                repo, revision=revision or "main", files_metadata=True)
-        files = [RemoteFile(path=s.rfilename, size=int(s.size or 0), sha256=s.lfs.sha256 if s.lfs else None,
-                            git_oid=None if s.lfs else s.blob_id) for s in info.siblings or []]
-        return Listing(repo=repo, revision=revision or "main", commit=info.sha, files=files,
-                       gated=bool(info.gated))
+                repo, revision=revision or "main", files_metadata=True
+            )
+        files = [
+            RemoteFile(
+                path=s.rfilename,
+                size=int(s.size or 0),
+                sha256=s.lfs.sha256 if s.lfs else None,
+                git_oid=None if s.lfs else s.blob_id,
+            )
+            for s in info.siblings or []
+        ]
+        return Listing(
+            repo=repo, revision=revision or "main", commit=info.sha, files=files, gated=bool(info.gated)
+        )
 
-    def download(self, listing: Listing, selection: Selection, spec: ModelSpec, folder: Path,
-                 progress: FileProgress) -> None:
+    def download(
+        self, listing: Listing, selection: Selection, spec: ModelSpec, folder: Path, progress: FileProgress
+    ) -> None:
         from huggingface_hub import hf_hub_download
 
         def one(remote: RemoteFile) -> None:
             # A commit id as revision pins every file to the listing that was checked.
-            hf_hub_download(listing.repo, remote.path, revision=listing.commit or listing.revision,
-                            local_dir=folder, endpoint=self.endpoint, token=self.token,
-                            tqdm_class=hf_bar_factory(progress, remote.path))  # type: ignore[arg-type]
+            hf_hub_download(
+                listing.repo,
+                remote.path,
+                revision=listing.commit or listing.revision,
+                local_dir=folder,
+                endpoint=self.endpoint,
+                token=self.token,
+                tqdm_class=hf_bar_factory(progress, remote.path),
+            )  # type: ignore[arg-type]
 
         pool = ThreadPoolExecutor(max_workers=MAX_WORKERS)
         futures = [pool.submit(one, remote) for remote in selection.files]
@@ -110,10 +127,10 @@ class HuggingFaceSource:
                 for future in futures:
                     future.result()
         except KeyboardInterrupt:
-            pool.shutdown(wait=True, cancel_futures=True)   # files under way finish; the client cannot stop
+            pool.shutdown(wait=True, cancel_futures=True)  # files under way finish; the client cannot stop
             raise
         finally:
-            pool.shutdown(wait=True)   # after a failed file the others still finish: a re-run fetches less
+            pool.shutdown(wait=True)  # after a failed file the others still finish: a re-run fetches less
 
     @contextlib.contextmanager
     def _translated(self, repo: str) -> Iterator[None]:
@@ -174,23 +191,33 @@ class ModelScopeSource:
     def list(self, repo: str, revision: str | None) -> Listing:
         with self._translated(repo), _modelscope_quiet():
             entries = self._api(repo).list_repo_files(repo, "model", revision=revision or "master")
-        files = [RemoteFile(path=e.path, size=int(e.size or 0), sha256=e.sha256 or None)
-                 for e in entries if not e.is_dir and e.path]
+        files = [
+            RemoteFile(path=e.path, size=int(e.size or 0), sha256=e.sha256 or None)
+            for e in entries
+            if not e.is_dir and e.path
+        ]
         return Listing(repo=repo, revision=revision or "master", commit=None, files=files)
 
-    def download(self, listing: Listing, selection: Selection, spec: ModelSpec, folder: Path,
-                 progress: FileProgress) -> None:
+    def download(
+        self, listing: Listing, selection: Selection, spec: ModelSpec, folder: Path, progress: FileProgress
+    ) -> None:
         from modelscope.hub.snapshot_download import snapshot_download
 
         # The catalogue's patterns, minus what the selection left out (other variants, code).
         ignore = [glob.escape(path) for path in selection.excluded] + ["*.py"]
         with self._translated(listing.repo), _modelscope_quiet():
-            snapshot_download(model_id=listing.repo, revision=listing.revision, local_dir=str(folder),
-                              cache_dir=str(folder / ".cache" / "modelscope"),
-                              allow_patterns=list(spec.allow_patterns), ignore_patterns=ignore,
-                              endpoint=self.endpoint,  # resolved by `list`; None lets the client choose
-                              token=self.token, max_workers=MAX_WORKERS,
-                              progress_callbacks=[modelscope_callback(progress)])
+            snapshot_download(
+                model_id=listing.repo,
+                revision=listing.revision,
+                local_dir=str(folder),
+                cache_dir=str(folder / ".cache" / "modelscope"),
+                allow_patterns=list(spec.allow_patterns),
+                ignore_patterns=ignore,
+                endpoint=self.endpoint,  # resolved by `list`; None lets the client choose
+                token=self.token,
+                max_workers=MAX_WORKERS,
+                progress_callbacks=[modelscope_callback(progress)],
+            )
 
     @contextlib.contextmanager
     def _translated(self, repo: str) -> Iterator[None]:
@@ -201,12 +228,15 @@ class ModelScopeSource:
         try:
             yield
         except (errors.AuthenticationError, errors.PermissionDeniedError) as exc:
-            raise SourceError(f"{where}: not allowed without a ModelScope token (MODELSCOPE_API_TOKEN): "
-                              f"{_first_line(exc)}") from exc
+            raise SourceError(
+                f"{where}: not allowed without a ModelScope token (MODELSCOPE_API_TOKEN): {_first_line(exc)}"
+            ) from exc
         except errors.NotExistError as exc:
             raise SourceError(f"{where}: not found ({_first_line(exc)})") from exc
         except errors.FileDownloadError as exc:
-            failed = ", ".join(f"{path} ({_first_line(err)})" for path, err in list(exc.failed_files.items())[:3])
+            failed = ", ".join(
+                f"{path} ({_first_line(err)})" for path, err in list(exc.failed_files.items())[:3]
+            )
             raise SourceError(f"{where}: download failed: {failed}") from exc
         except requests.HTTPError as exc:  # modelscope's compat layer re-raises hub errors as HTTPError
             raise SourceError(f"{where}: {_first_line(exc)}") from exc
