@@ -1,23 +1,21 @@
-"""`apply(pipe, plan, device, family)`: put a `Plan` into effect with diffusers' own mechanisms.
+"""`apply(pipe, plan, device, adapter)`: put a `Plan` into effect with diffusers' own mechanisms.
 
-One function, the knobs are data (the Plan). Every lever is guarded by what the pipeline and the
-device actually have, so a plan made for a family never calls a method that family lacks.
+One function, the knobs are data (the Plan); which denoisers a lever touches, and the family's device
+policy and attention hook, come from the family adapter (`i2v.families`). The planner only proposes
+levers the adapter declares, and each is still guarded by what the module really has.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from i2v.planner import Plan
 
+if TYPE_CHECKING:
+    from i2v.families.base import FamilyAdapter
+
 log = logging.getLogger("i2v.apply")
-
-
-def _denoisers(pipe: Any) -> list[Any]:
-    return [
-        m for m in (getattr(pipe, n, None) for n in ("transformer", "transformer_2", "unet")) if m is not None
-    ]
 
 
 def apply_memory_strategy(pipe: Any, plan: Plan, device: Any) -> None:
@@ -49,10 +47,10 @@ def apply_vae(pipe: Any, plan: Plan) -> None:
         vae.enable_tiling()
 
 
-def apply_forward_chunking(pipe: Any, plan: Plan) -> None:
+def apply_forward_chunking(pipe: Any, plan: Plan, denoisers: list[Any]) -> None:
     if not plan.forward_chunking:
         return
-    for module in _denoisers(pipe):
+    for module in denoisers:
         if hasattr(module, "enable_forward_chunking"):
             module.enable_forward_chunking(chunk_size=1, dim=1)
 
@@ -67,20 +65,20 @@ def cache_config(spec: str) -> Any:
     raise ValueError(f"cache {spec!r} is not one of first-block-cache:<threshold>")
 
 
-def apply_cache(pipe: Any, plan: Plan) -> None:
+def apply_cache(pipe: Any, plan: Plan, denoisers: list[Any]) -> None:
     if not plan.cache:
         return
-    for module in _denoisers(pipe):
+    for module in denoisers:
         if hasattr(module, "enable_cache"):
             module.enable_cache(cache_config(plan.cache))
 
 
-def apply_compile(pipe: Any, plan: Plan) -> None:
+def apply_compile(pipe: Any, plan: Plan, denoiser_names: tuple[str, ...]) -> None:
     if plan.compile == "none":
         return
     import torch
 
-    for name in ("transformer", "transformer_2", "unet"):
+    for name in denoiser_names:
         module = getattr(pipe, name, None)
         if module is None:
             continue
@@ -90,15 +88,16 @@ def apply_compile(pipe: Any, plan: Plan) -> None:
             setattr(pipe, name, torch.compile(module, mode="max-autotune-no-cudagraphs"))
 
 
-def apply(pipe: Any, plan: Plan, device: Any, family: str) -> Any:
-    """Apply the plan in an order that works: policy and attention on the modules first, then
-    placement/offload hooks, then VAE and forward options, then cache hooks, then compile."""
-    device.configure_pipeline(pipe, family)
-    device.apply_attention(pipe, family)
+def apply(pipe: Any, plan: Plan, device: Any, adapter: FamilyAdapter) -> Any:
+    """Apply the plan in an order that works: the family's device policy and attention on the modules
+    first, then placement/offload hooks, then VAE and forward options, then cache hooks, then compile."""
+    adapter.configure_for_device(pipe, device)
+    adapter.apply_attention(pipe, device)
     apply_memory_strategy(pipe, plan, device)
     apply_vae(pipe, plan)
-    apply_forward_chunking(pipe, plan)
-    apply_cache(pipe, plan)
-    apply_compile(pipe, plan)
+    denoisers = adapter.denoisers(pipe)
+    apply_forward_chunking(pipe, plan, denoisers)
+    apply_cache(pipe, plan, denoisers)
+    apply_compile(pipe, plan, adapter.denoiser_names)
     log.info("plan applied: %s", plan.summary())
     return pipe

@@ -20,9 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from i2v import catalogue
-from i2v.apply import apply
 from i2v.catalogue.spec import ModelSpec
-from i2v.families import call_kwargs, extract, prepare_pipeline, supports_step_callback
+from i2v.families import RunContext, adapter_for
 from i2v.planner import Plan, plan
 from i2v.progress import StepTracker
 from i2v.request import GenerationRequest, resolve
@@ -54,62 +53,40 @@ class Comparison:
 
 
 def _build(spec: ModelSpec, dtype: Any, device: Any, arch_only: bool, models_dir: Path | None) -> Any:
-    import torch
-
-    from i2v.tiny.build import assemble
-    from i2v.tiny.build import resolve as resolve_class
-
+    """The pipeline the family adapter loads (or builds with random weights), prepared, not yet placed."""
+    adapter = adapter_for(spec)
     if arch_only:
-        from i2v.catalogue.architectures import pipeline_config_for
-
-        previous = torch.get_default_dtype()
-        torch.manual_seed(0)
-        try:
-            torch.set_default_dtype(dtype if dtype.is_floating_point else previous)
-            pipe = assemble(spec.architecture, pipeline_config_for(spec.id), device=device.torch_device())
-        finally:
-            torch.set_default_dtype(previous)
-        pipe.to(dtype=dtype)
+        pipe = adapter.build_random(spec, dtype, device)
     else:
         from i2v.engine import ensure_weights
         from i2v.settings import Settings
 
         folder = ensure_weights(spec, Settings(models_dir=models_dir) if models_dir else Settings())
-        pipe = resolve_class(spec.pipeline_cls).from_pretrained(folder, dtype=dtype, use_safetensors=True)
-    pipe.set_progress_bar_config(disable=True)
-    return prepare_pipeline(spec.family, pipe)
+        pipe = adapter.load(spec, folder, dtype, None)
+    return adapter.prepare(pipe)
 
 
 def _run(
     spec: ModelSpec, pipe: Any, request: GenerationRequest, image: Any, device: Any, decode_chunk: int | None
 ) -> tuple[Any, float, float | None, int | None]:
+    """One timed run through the adapter's own call path (the engine's); ``decode_chunk`` None: the
+    pipeline's default, as plain diffusers runs it."""
     import torch
 
     tracker = StepTracker(request.steps, None, lambda: None, log_every=10**9)
     generator = torch.Generator(device="cpu").manual_seed(request.seed)
     torch.manual_seed(request.seed)
-    kwargs = call_kwargs(spec, request, image, generator=generator, decode_chunk=decode_chunk or 1)
-    if decode_chunk is None:  # plain diffusers: the pipeline's own default
-        kwargs.pop("decode_chunk_size", None)
-    restore = None
-    if supports_step_callback(pipe):
-        kwargs["callback_on_step_end"] = tracker.callback
-    else:
-        restore = tracker.wrap_scheduler(pipe.scheduler)
+    ctx = RunContext(device, generator, tracker, decode_chunk=decode_chunk)
     device.synchronize()
     device.reset_peak_memory_stats()
     started = time.perf_counter()
-    try:
-        with torch.inference_mode():
-            result = pipe(**kwargs)
-    finally:
-        if restore:
-            restore()
+    with torch.inference_mode():
+        output = adapter_for(spec).run(pipe, spec, request, image, ctx)
     device.synchronize()
     total = time.perf_counter() - started
     per_step = (time.perf_counter() - tracker.started) / tracker.step if tracker.step else None
     peak = None if device.kind == "cpu" else int(device.max_memory_allocated() // MIB)
-    return extract(spec, result, pipe).frames, total, per_step, peak
+    return output.frames, total, per_step, peak
 
 
 def _free(device: Any) -> None:
@@ -133,8 +110,10 @@ def compare(
     from i2v.engine import Engine
 
     image = demo_image(request.width, request.height)
-    budget = Engine(device=device).budget(spec)
-    p: Plan = plan(spec, request, budget, headroom=headroom)
+    engine = Engine(device=device)
+    p: Plan = plan(
+        spec, request, engine.budget(spec), headroom=headroom, allow_compile=engine.settings.compile == "auto"
+    )
     dtype = to_torch_dtype(p.dtype)
 
     started = time.perf_counter()
@@ -147,7 +126,7 @@ def compare(
 
     started = time.perf_counter()
     pipe = _build(spec, dtype, device, arch_only, models_dir)
-    apply(pipe, p, device, spec.family)
+    adapter_for(spec).apply_plan(pipe, p, device)
     build_ours = time.perf_counter() - started
     ours_frames, ours_s, ours_step, ours_peak = _run(spec, pipe, request, image, device, p.decode_chunk)
     del pipe

@@ -1,7 +1,7 @@
 """`i2v`: generate videos, list models, show plans. Thin wiring over the engine and the catalogue.
 
 Every command prints through one sink: `--json` gives one JSON document on stdout with progress
-and logs on stderr; exceptions map to a message and an exit code in `ERRORS` (I2V_DEBUG=1 for the
+and logs on stderr; exceptions map to a message and an exit code in `i2v.errors` (I2V_DEBUG=1 for the
 traceback).
 """
 
@@ -16,9 +16,9 @@ from typing import Annotated
 import typer
 
 from i2v import catalogue
+from i2v.output import Output, handle_errors
 from i2v.planner import PlanRefusedError
-from i2v.request import InvalidRequestError, resolve
-from provision.output import handle_errors
+from i2v.request import resolve
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -26,27 +26,6 @@ app = typer.Typer(
     add_completion=False,
     help="Image-to-video on CUDA, Ascend NPU or CPU, choosing how to use memory.",
 )
-
-
-def _error_table() -> dict[type[BaseException], int]:
-    from i2v.engine import DeviceOutOfMemoryError, WeightsMissingError
-    from i2v.images import ImageError
-    from i2v.ltx2_modes import MissingModeWeightsError
-    from i2v.weights import WeightsError
-
-    return {
-        WeightsError: 9,
-        catalogue.UnknownModelError: 2,
-        InvalidRequestError: 2,
-        ImageError: 2,
-        WeightsMissingError: 3,
-        MissingModeWeightsError: 3,
-        PlanRefusedError: 4,
-        DeviceOutOfMemoryError: 5,
-    }
-
-
-_handled = handle_errors(_error_table)
 
 
 Json = Annotated[bool, typer.Option("--json", help="One JSON document on stdout; logs on stderr.")]
@@ -79,16 +58,18 @@ def run_generation(
     from i2v.engine import Engine
     from i2v.images import load_image
     from i2v.video import write_mp4
-    from provision.output import Output
 
     _setup_logging()
     sink = Output(json)
     spec = catalogue.get(model)
     request = resolve(spec, preset, prompt=prompt, **fields)
+    mode = spec.adapter.mode(request)
     if image_path:
         image = load_image(image_path)
-    else:  # ic-lora is video-to-video: without --image no first frame is pinned
-        image = None if request.mode == "ic-lora" else demo_image(request.width, request.height)
+    elif mode is not None and mode.image == "optional":  # ic-lora: without --image no first frame is pinned
+        image = None
+    else:
+        image = demo_image(request.width, request.height)
     engine = Engine()
     started = time.perf_counter()
     bar = Progress(
@@ -158,7 +139,7 @@ def demo_image(width: int, height: int):
 
 
 @app.command()
-@_handled
+@handle_errors
 def generate(
     model: Model = catalogue.DEFAULT_MODEL,
     image: Annotated[
@@ -178,8 +159,8 @@ def generate(
     mode: Annotated[
         str | None,
         typer.Option(
-            help="LTX-2 only: one-stage (default) | two-stage | distilled | keyframes | ic-lora "
-            "(two-stage-hq, audio-to-video, retake: not supported yet)."
+            help="LTX-2 models: two-stage | two-stage-hq | one-stage | distilled | keyframes | audio-to-video "
+            "| retake | ic-lora (each model's modes and default: `i2v models`)."
         ),
     ] = None,
     lora: Annotated[
@@ -193,10 +174,26 @@ def generate(
     last_image: Annotated[
         Path | None, typer.Option(help="Mode keyframes: the last frame (--image is the first).")
     ] = None,
-    reference_video: Annotated[Path | None, typer.Option(help="Mode ic-lora: the reference mp4.")] = None,
-    audio: Annotated[
-        Path | None, typer.Option(help="Mode audio-to-video: input audio (not supported yet).")
+    keyframe: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--keyframe",
+            help="Mode keyframes: PATH:FRAME[:STRENGTH] pins an image at FRAME (negative counts from the end; "
+            "repeatable).",
+        ),
     ] = None,
+    audio: Annotated[
+        Path | None,
+        typer.Option(help="Mode audio-to-video: the soundtrack (wav, flac, mp3; mono is upmixed)."),
+    ] = None,
+    video: Annotated[Path | None, typer.Option(help="Mode retake: the source video.")] = None,
+    start_time: Annotated[
+        float | None, typer.Option(help="Mode retake: where the regenerated range starts, in seconds.")
+    ] = None,
+    end_time: Annotated[
+        float | None, typer.Option(help="Mode retake: where the regenerated range ends, in seconds.")
+    ] = None,
+    reference_video: Annotated[Path | None, typer.Option(help="Mode ic-lora: the reference mp4.")] = None,
 ) -> None:
     """Turn an image + prompt into an mp4."""
     run_generation(
@@ -216,13 +213,17 @@ def generate(
         mode=mode,
         loras=lora or None,
         last_image=last_image,
-        reference_video=reference_video,
+        keyframes=keyframe or None,
         audio=audio,
+        video=video,
+        start_time=start_time,
+        end_time=end_time,
+        reference_video=reference_video,
     )
 
 
 @app.command()
-@_handled
+@handle_errors
 def demo(
     out: Annotated[Path, typer.Option(help="The mp4 to write.")] = Path("outputs/demo.mp4"),
     json: Json = False,
@@ -235,7 +236,7 @@ def demo(
 
 
 @app.command("plan")
-@_handled
+@handle_errors
 def plan_cmd(
     model: Model = catalogue.DEFAULT_MODEL,
     preset: Preset = "standard",
@@ -247,7 +248,6 @@ def plan_cmd(
 ) -> None:
     """How a request would run on this device (live free memory), or what would fit."""
     from i2v.engine import Engine
-    from provision.output import Output
 
     spec = catalogue.get(model)
     request = resolve(spec, preset, height=height, width=width, frames=frames, steps=steps)
@@ -256,13 +256,12 @@ def plan_cmd(
 
 
 @app.command()
-@_handled
+@handle_errors
 def models(json: Json = False) -> None:
-    """The catalogue: id, family, weights present here, fits this device and with which plan."""
+    """The catalogue: id, family, backend, modes (* the default), weights here, fits this device and how."""
     from rich.table import Table
 
     from i2v.engine import Engine, model_dir
-    from provision.output import Output
 
     engine = Engine()
     rows = []
@@ -273,10 +272,14 @@ def models(json: Json = False) -> None:
             fits, how = True, p.summary()
         except PlanRefusedError as exc:
             fits, how = False, str(exc)
+        adapter = spec.adapter
         rows.append(
             {
                 "id": spec.id,
                 "family": spec.family,
+                "backend": spec.backend,
+                "modes": [m.name for m in adapter.modes.values() if m.supported],
+                "default_mode": adapter.default_mode,
                 "title": spec.title,
                 "weights_present": present,
                 "built_on_first_use": spec.tiny,
@@ -286,21 +289,20 @@ def models(json: Json = False) -> None:
         )
 
     def human(console) -> None:
-        table = Table("id", "family", "weights", "fits", "plan")
+        table = Table("id", "family", "backend", "modes", "weights", "fits", "plan")
         for r in rows:
             weights = "yes" if r["weights_present"] else ("built on use" if r["built_on_first_use"] else "no")
-            table.add_row(r["id"], r["family"], weights, "yes" if r["fits"] else "no", r["plan"])
+            modes = ", ".join(f"{m}*" if m == r["default_mode"] else m for m in r["modes"]) or "-"
+            table.add_row(
+                r["id"], r["family"], r["backend"], modes, weights, "yes" if r["fits"] else "no", r["plan"]
+            )
         console.print(table)
 
     Output(json).result(rows, human)
 
 
-if __name__ == "__main__":  # pragma: no cover
-    app()
-
-
 @app.command()
-@_handled
+@handle_errors
 def bench(
     model: Annotated[
         str, typer.Option("--model", "-m", help="A catalogue id, or 'all' (real models).")
@@ -323,7 +325,6 @@ def bench(
 
     from i2v import bench as bench_mod
     from i2v.devices import select_device
-    from provision.output import Output
 
     _setup_logging()
     models = [s.id for s in catalogue.all_specs(include_tiny=False)] if model == "all" else [model]
@@ -379,6 +380,7 @@ def bench(
 
 
 @app.command("fetch")
+@handle_errors
 def fetch_cmd(
     model: Annotated[str, typer.Argument(help="Catalogue id (`i2v models`).")],
     source: Annotated[
@@ -430,3 +432,7 @@ def worker(
     from i2v.worker import main
 
     raise typer.Exit(main(worker_id=worker_id, slot=slot))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -17,14 +17,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from i2v import catalogue, ltx2_modes
-from i2v.apply import apply
+from i2v import catalogue
 from i2v.catalogue.spec import ModelSpec
-from i2v.families import Output, call_kwargs, extract, prepare_pipeline, supports_step_callback
-from i2v.lora import activate as activate_loras
-from i2v.planner import DeviceBudget, Plan, PlanRefusedError, plan
+from i2v.families import ModeFiles, Output, RunContext, adapter_for
+from i2v.planner import DeviceBudget, Plan, PlanRefusedError, plan_for
 from i2v.progress import Progress, ProgressFn, StepTracker
-from i2v.request import GenerationRequest
+from i2v.request import GenerationRequest, validate
 from i2v.settings import Settings, load_settings
 
 log = logging.getLogger("i2v.engine")
@@ -150,57 +148,28 @@ class Engine:
 
     def plan(self, request: GenerationRequest) -> Plan:
         spec = catalogue.get(request.model)
-        return plan(
-            spec,
-            request,
-            self.budget(spec),
-            dtype=self.settings.dtype,
-            strategy=self.settings.strategy,
-            headroom=self.settings.memory_headroom,
-            allow_compile=self.settings.compile == "auto",
-        )
+        return plan_for(spec, request, self.budget(spec), self.settings)
 
     # --- loading -----------------------------------------------------------------------------------
 
     def pipeline(
-        self, spec: ModelSpec, p: Plan, transformer: str | None = None, folder: Path | None = None
+        self, spec: ModelSpec, p: Plan, files: ModeFiles | None = None, folder: Path | None = None
     ) -> Any:
-        """The warm pipeline for (spec, plan); ``transformer`` names another sub-folder for the denoiser
-        (an LTX-2 mode's distilled weights), loaded instead of ``transformer/``. ``folder``: the model
-        folder `ensure_weights` already checked (checked here when not given)."""
-        key = (
-            spec.id,
-            p.dtype,
-            p.strategy,
-            p.vae_tiling,
-            p.forward_chunking,
-            p.cache,
-            p.compile,
-            transformer,
-        )
+        """The warm pipeline for (spec, plan, the mode's load variant). ``files``: what the family's
+        `mode_files` found (an LTX-2 mode's distilled denoiser is loaded in place of the dev one);
+        ``folder``: the model folder `ensure_weights` already checked (checked here when not given)."""
+        variant = files.load_variant if files is not None else None
+        key = (spec.id, p.dtype, p.strategy, p.vae_tiling, p.forward_chunking, p.cache, p.compile, variant)
         if key == self._key:
             return self._pipe
         folder = folder or ensure_weights(spec, self.settings)
         self.unload()
         from i2v.devices.base import to_torch_dtype
-        from i2v.tiny.build import resolve
 
+        adapter = adapter_for(spec)
         started = time.perf_counter()
-        cls = resolve(spec.pipeline_cls)
-        # One precision variant on disk (i2v fetch takes e.g. only *.fp16.safetensors): load that one.
-        variant = {"variant": spec.variant} if spec.variant else {}
-        parts = {}
-        if transformer:
-            denoiser = resolve(spec.architecture.component("transformer").cls)
-            parts["transformer"] = denoiser.from_pretrained(
-                folder, subfolder=transformer, dtype=to_torch_dtype(p.dtype), use_safetensors=True, **variant
-            )
-        pipe = cls.from_pretrained(
-            folder, dtype=to_torch_dtype(p.dtype), use_safetensors=True, **variant, **parts
-        )
-        prepare_pipeline(spec.family, pipe)
-        apply(pipe, p, self.device, spec.family)
-        pipe.set_progress_bar_config(disable=True)
+        pipe = adapter.prepare(adapter.load(spec, folder, to_torch_dtype(p.dtype), files))
+        adapter.apply_plan(pipe, p, self.device)
         self.load_s = time.perf_counter() - started
         log.info("loaded %s in %.1f s", spec.id, self.load_s)
         self._key, self._pipe, self._plan = key, pipe, p
@@ -217,67 +186,49 @@ class Engine:
 
     def generate(self, request: GenerationRequest, image: Any, progress: ProgressFn | None = None) -> Result:
         spec = catalogue.get(request.model)
+        adapter = adapter_for(spec)
+        validate(spec, request)  # a stored request is checked again: modes, inputs and files may have gone
         # Missing or damaged weights: say so (and how to fetch) first. A warm pipeline of this model
         # was checked when it loaded; `pipeline` checks again if it has to reload.
         warm = self._plan is not None and self._plan.model == spec.id
         folder = None if warm else ensure_weights(spec, self.settings)
-        # An LTX-2 mode's own files (upsampler, distilled weights): checked before anything loads.
-        files = (
-            ltx2_modes.mode_files(spec, request, folder or model_dir(spec, self.settings))
-            if spec.modes
-            else None
-        )
+        # A mode's own files (upsampler, distilled weights): checked before anything loads.
+        files = adapter.mode_files(spec, request, folder or model_dir(spec, self.settings))
         p = self.plan(request)  # does not fit: refuse before anything starts
-        steps = ltx2_modes.total_steps(spec, request)
+        steps = adapter.total_steps(spec, request)
         if progress:
             progress(Progress("loading", 0, steps, None, None))
-        pipe = self.pipeline(
-            spec, p, transformer=files.transformer_subfolder if files else None, folder=folder
-        )
+        pipe = self.pipeline(spec, p, files=files, folder=folder)
         import torch
 
         tracker = StepTracker(steps, progress, self._memory_mib, self.settings.log_every_steps)
         generator = torch.Generator(device="cpu").manual_seed(request.seed)
         # I2VGen-XL samples its image latents from the global generator, not `generator`.
         torch.manual_seed(request.seed)
-        kwargs = call_kwargs(spec, request, image, generator=generator, decode_chunk=p.decode_chunk)
-        restore = None
-        if supports_step_callback(pipe):
-            kwargs["callback_on_step_end"] = tracker.callback
-        else:
-            restore = tracker.wrap_scheduler(pipe.scheduler)
+        ctx = RunContext(self.device, generator, tracker, decode_chunk=p.decode_chunk, files=files)
         self.device.reset_peak_memory_stats()
         started = time.perf_counter()
         oom: str | None = None
-        result = None
-        notes: list[str] = []
+        output = None
         try:
             with torch.inference_mode():
-                if files is not None:
-                    result, notes = ltx2_modes.run(pipe, spec, request, kwargs, files)
-                else:
-                    activate_loras(pipe, request.loras)  # also unloads the previous request's LoRAs
-                    result = pipe(**kwargs)
+                output = adapter.run(pipe, spec, request, image, ctx)
         except Exception as exc:  # noqa: BLE001 - re-raised unless it is out-of-memory
             if not self.device.is_oom(exc):
                 raise
             oom = str(exc)
-        finally:
-            if restore:
-                restore()
         if oom is not None:
             # Outside the except block: the traceback no longer pins the activations.
-            del result, kwargs
+            del output, ctx
             gc.collect()
             self.device.empty_cache()
             raise DeviceOutOfMemoryError(p, oom)
         self.device.synchronize()
         run_s = time.perf_counter() - started
-        output = extract(spec, result, pipe)
         peak = self._peak_mib()
         per_step = (time.perf_counter() - tracker.started) / max(tracker.step, 1) if tracker.step else None
-        if notes:
-            p = replace(p, notes=p.notes + tuple(notes))
+        if output.notes:
+            p = replace(p, notes=p.notes + tuple(output.notes))
         return Result(
             output=output, plan=p, load_s=self.load_s, run_s=run_s, seconds_per_step=per_step, peak_mib=peak
         )

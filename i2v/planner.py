@@ -202,13 +202,15 @@ class _Rung:
 
 
 def _rungs(spec: ModelSpec, strategy: str) -> list[_Rung]:
+    levers = spec.adapter.levers
     rungs = [_Rung("resident")]
-    if spec.vae_tiling:
+    if levers.vae_tiling:
         rungs.append(_Rung("resident", vae_tiling=True))
-    if spec.forward_chunking:
-        rungs.append(_Rung("resident", vae_tiling=spec.vae_tiling, forward_chunking=True))
-    for s in STRATEGIES[1:]:
-        rungs.append(_Rung(s, vae_tiling=spec.vae_tiling, forward_chunking=spec.forward_chunking))
+    if levers.forward_chunking:
+        rungs.append(_Rung("resident", vae_tiling=levers.vae_tiling, forward_chunking=True))
+    if levers.offload:
+        for s in STRATEGIES[1:]:
+            rungs.append(_Rung(s, vae_tiling=levers.vae_tiling, forward_chunking=levers.forward_chunking))
     if strategy != "auto":
         rungs = [r for r in rungs if r.strategy == strategy]
     return rungs
@@ -245,7 +247,7 @@ def plan(
     strategy: str = "auto",
     headroom: float = 0.9,
     suggest: bool = True,
-    allow_compile: bool = True,
+    allow_compile: bool = False,
 ) -> Plan:
     if dtype not in DTYPES:
         raise ValueError(f"dtype {dtype!r} is not one of {', '.join(DTYPES)}")
@@ -280,7 +282,7 @@ def plan(
             if peak <= budget_mib:
                 preset = spec.preset(request.preset)
                 compiles = allow_compile and budget.kind == "cuda" and rung.strategy == "resident"
-                compile_mode = spec.compile_mode if compiles else "none"
+                compile_mode = spec.adapter.levers.compile if compiles else "none"
                 return Plan(
                     model=spec.id,
                     device=f"{budget.kind}:{budget.name}",
@@ -290,7 +292,7 @@ def plan(
                     vae_tiling=rung.vae_tiling,
                     decode_chunk=chunk,
                     forward_chunking=rung.forward_chunking,
-                    cache=preset.cache,
+                    cache=preset.cache if spec.adapter.levers.cache_hooks else None,
                     compile=compile_mode,
                     predicted_peak_mib=int(peak),
                     budget_mib=budget_mib,
@@ -342,6 +344,20 @@ def plan(
         message += f"; even the leanest strategy needs {leanest / 1024:.1f} GiB ({chosen})"
     suggestions = _suggestions(spec, request, budget, chosen, strategy, headroom) if suggest else []
     raise PlanRefusedError(message, suggestions)
+
+
+def plan_for(spec: ModelSpec, request: GenerationRequest, budget: DeviceBudget, settings: Any) -> Plan:
+    """The plan under the runtime's settings (dtype, strategy, headroom, compile): the one call the engine
+    makes before it runs and the API makes before it admits, so the stored plan is the plan that runs."""
+    return plan(
+        spec,
+        request,
+        budget,
+        dtype=settings.dtype,
+        strategy=settings.strategy,
+        headroom=settings.memory_headroom,
+        allow_compile=settings.compile == "auto",
+    )
 
 
 def _suggestions(

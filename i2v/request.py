@@ -16,10 +16,11 @@ if TYPE_CHECKING:
     from i2v.lora import LoraRef
 
 FIELDS = ("height", "width", "frames", "steps", "guidance", "fps", "seed")
-# What a request carries besides the numbers: the LTX-2 mode, LoRA files and the mode's media inputs.
-INPUTS = ("mode", "loras", "last_image", "reference_video", "audio")
-# Media inputs that exactly one mode takes, and needs.
-MODE_INPUTS = {"last_image": "keyframes", "reference_video": "ic-lora"}
+# What a request carries besides the numbers: the mode, LoRA files and the modes' media inputs (files
+# the modes of `i2v.families` take: i2v.families.base.MEDIA_INPUTS), and retake's time range.
+MEDIA = ("last_image", "keyframes", "audio", "video", "reference_video")
+INPUTS = ("mode", "loras", *MEDIA, "start_time", "end_time")
+_FLAGS = {"keyframes": "--keyframe PATH:FRAME:STRENGTH", "video": "--video PATH"}
 
 
 class InvalidRequestError(ValueError):
@@ -49,6 +50,42 @@ class UnsupportedModeError(InvalidRequestError):
 
 
 @dataclass(frozen=True)
+class Keyframe:
+    """An image pinned at a frame of the video (negative counts from the end: -1 is the last)."""
+
+    path: str
+    frame: int
+    strength: float = 1.0
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.frame}:{self.strength:g}"
+
+
+def parse_keyframe(value: Any) -> Keyframe:
+    """``"PATH:FRAME[:STRENGTH]"``, ``{"path", "frame", "strength"}``, a tuple, or a `Keyframe`."""
+    if isinstance(value, Keyframe):
+        return value
+    if isinstance(value, dict):
+        return Keyframe(str(value.get("path")), value.get("frame"), value.get("strength", 1.0))
+    if isinstance(value, (tuple, list)):
+        return Keyframe(str(value[0]), *value[1:])
+    text = str(value)
+    parts = text.rsplit(":", 2)
+    try:
+        if len(parts) == 3:
+            try:
+                return Keyframe(parts[0], int(parts[1]), float(parts[2]))
+            except ValueError:
+                pass
+        path, _, frame = text.rpartition(":")
+        return Keyframe(path, int(frame))
+    except ValueError:
+        raise InvalidRequestError(
+            "keyframes", text, "PATH:FRAME[:STRENGTH] with an integer FRAME (negative counts from the end)"
+        ) from None
+
+
+@dataclass(frozen=True)
 class GenerationRequest:
     model: str
     preset: str
@@ -61,14 +98,28 @@ class GenerationRequest:
     seed: int = 0
     prompt: str = ""
     negative_prompt: str = ""
-    mode: str | None = None  # LTX-2 only (spec.modes); None for models without modes
+    mode: str | None = None  # the family's modes (LTX-2); None for models without modes
     loras: tuple[LoraRef, ...] = ()
     last_image: str | None = None  # mode keyframes: the last frame (the first is the input image)
+    keyframes: tuple[Keyframe, ...] = ()  # mode keyframes: more frames pinned at given indices
+    audio: str | None = None  # mode audio-to-video: the soundtrack
+    video: str | None = None  # mode retake: the source video ...
+    start_time: float | None = None  # ... and the time range regenerated in it, in seconds
+    end_time: float | None = None
     reference_video: str | None = None  # mode ic-lora: the reference mp4
-    audio: str | None = None  # mode audio-to-video (not supported yet)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GenerationRequest:
+        """The request `to_dict` stored (JSON: LoRAs and keyframes come back as dicts), typed again."""
+        from i2v.lora import coerce
+
+        values = dict(data)
+        values["loras"] = tuple(coerce(item) for item in values.get("loras") or ())
+        values["keyframes"] = tuple(parse_keyframe(item) for item in values.get("keyframes") or ())
+        return cls(**values)
 
     def with_(self, **changes: Any) -> GenerationRequest:
         return replace(self, **changes)
@@ -88,12 +139,14 @@ def resolve(spec: ModelSpec, preset: str = "standard", **fields: Any) -> Generat
         )
     values.update({k: v for k, v in fields.items() if v is not None})
     if values.get("mode") is None:
-        values["mode"] = spec.default_mode
+        values["mode"] = spec.adapter.default_mode
     if values.get("loras"):
         from i2v.lora import coerce
 
         values["loras"] = tuple(coerce(item) for item in values["loras"])
-    for name in ("last_image", "reference_video", "audio"):
+    if values.get("keyframes"):
+        values["keyframes"] = tuple(parse_keyframe(item) for item in values["keyframes"])
+    for name in ("last_image", "reference_video", "audio", "video"):
         if values.get(name) is not None:
             values[name] = str(values[name])
     request = GenerationRequest(model=spec.id, preset=preset, **values)
@@ -139,25 +192,27 @@ def validate(spec: ModelSpec, request: GenerationRequest) -> None:
         raise InvalidRequestError("fps", request.fps, "an integer in 1..60")
     if not isinstance(request.seed, int) or not 0 <= request.seed < 2**63:
         raise InvalidRequestError("seed", request.seed, "an integer in 0..2^63-1")
-    _validate_stage_sizes(spec, request)
     _validate_inputs(spec, request)
     _validate_loras(spec, request)
+    spec.adapter.validate(spec, request)
 
 
 def mode_of(spec: ModelSpec, request: GenerationRequest) -> str | None:
     """The request's mode, the model's default when unset; None for models without modes."""
-    return request.mode if request.mode is not None else spec.default_mode
+    return request.mode if request.mode is not None else spec.adapter.default_mode
 
 
 def _modes_rule(spec: ModelSpec) -> str:
-    unsupported = [name for name in spec.modes if name not in spec.supported_modes()]
-    rule = f"{spec.id} has modes {', '.join(spec.supported_modes())}"
+    modes = spec.adapter.modes
+    supported = [name for name, m in modes.items() if m.supported]
+    unsupported = [name for name, m in modes.items() if not m.supported]
+    rule = f"{spec.id} has modes {', '.join(supported)}"
     return rule + (f" (not supported yet: {', '.join(unsupported)})" if unsupported else "")
 
 
 def _validate_mode(spec: ModelSpec, request: GenerationRequest) -> None:
-    mode = request.mode
-    if not spec.modes:
+    modes, mode = spec.adapter.modes, request.mode
+    if not modes:
         if mode is not None:
             raise InvalidRequestError(
                 "mode", mode, f"{spec.id} has no modes (only LTX-2 models have them); leave `mode` unset"
@@ -165,63 +220,50 @@ def _validate_mode(spec: ModelSpec, request: GenerationRequest) -> None:
         return
     if mode is None:
         return  # the default mode
-    if mode not in spec.modes:
+    if mode not in modes:
         raise InvalidRequestError("mode", mode, _modes_rule(spec))
-    recipe = spec.modes[mode]
-    if not recipe.get("supported"):
-        raise UnsupportedModeError(mode, recipe.get("reason", "no diffusers pipeline for it"))
-
-
-def _validate_stage_sizes(spec: ModelSpec, request: GenerationRequest) -> None:
-    mode = mode_of(spec, request)
-    recipe = spec.modes.get(mode, {}) if mode is not None else {}
-    # Two-stage recipes run stage 1 at a fraction of the size, which must itself fit the VAE's stride.
-    factor = recipe.get("stage1_size_factor")
-    if factor:
-        c = spec.constraints
-        multiple = round(c.size_multiple / factor)
-        for name in ("height", "width"):
-            value = getattr(request, name)
-            if value % multiple:
-                lowest, highest = -(-c.min_size // multiple) * multiple, c.max_size // multiple * multiple
-                nearest = min(max((value + multiple // 2 - 1) // multiple * multiple, lowest), highest)
-                raise InvalidRequestError(
-                    name,
-                    value,
-                    f"mode {mode!r} runs stage 1 at {factor:g}x the size, so {spec.id} needs a "
-                    f"multiple of {multiple}",
-                    nearest,
-                )
+    if not modes[mode].supported:
+        raise UnsupportedModeError(mode, modes[mode].reason)
 
 
 def _validate_inputs(spec: ModelSpec, request: GenerationRequest) -> None:
-    if request.audio is not None:
-        recipe = spec.modes.get("audio-to-video")
-        if recipe is None:
-            raise InvalidRequestError("audio", request.audio, f"{spec.id} takes no input audio")
-        raise UnsupportedModeError(
-            "audio-to-video", recipe.get("reason", ""), field="audio", value=request.audio
-        )
-    current = mode_of(spec, request)
-    for name, mode in MODE_INPUTS.items():
+    """Each media input is taken by the modes that name it, needed by some, a file that exists."""
+    adapter = spec.adapter
+    current = adapter.mode(request)
+    for name in MEDIA:
         value = getattr(request, name)
-        flag = "--" + name.replace("_", "-")
-        if value is None:
-            if current == mode:
-                raise InvalidRequestError(name, None, f"mode {mode!r} needs it ({flag} PATH)")
+        given = bool(value) if name == "keyframes" else value is not None
+        flag = _FLAGS.get(name, "--" + name.replace("_", "-") + " PATH")
+        if not given:
+            if current is not None and name in current.needs:
+                raise InvalidRequestError(name, None, f"mode {current.name!r} needs it ({flag})")
             continue
-        if current != mode:
+        shown = ", ".join(str(k) for k in value) if name == "keyframes" else value
+        if current is None or not current.accepts(name):
+            takers = [m for m in adapter.modes.values() if m.accepts(name)]
+            if not takers:
+                raise InvalidRequestError(name, shown, f"{spec.id} takes no {name.replace('_', ' ')}")
+            if not any(m.supported for m in takers):
+                raise UnsupportedModeError(takers[0].name, takers[0].reason, field=name, value=shown)
+            names = " or ".join(repr(m.name) for m in takers if m.supported)
             raise InvalidRequestError(
-                name, value, f"only LTX-2 mode {mode!r} takes it; `mode` is {current!r}"
+                name, shown, f"only mode {names} takes it; `mode` is {current.name if current else None!r}"
             )
-        if not Path(value).is_file():
-            raise InvalidRequestError(name, value, "no such file")
+        paths = [k.path for k in value] if name == "keyframes" else [value]
+        for path in paths:
+            if not Path(path).is_file():
+                raise InvalidRequestError(name, path, "no such file")
+    for name in ("start_time", "end_time"):
+        value = getattr(request, name)
+        if value is not None and (current is None or not current.accepts("video")):
+            raise InvalidRequestError(name, value, "only a mode that takes a source video (retake) takes it")
 
 
 def _validate_loras(spec: ModelSpec, request: GenerationRequest) -> None:
     from i2v.lora import check
 
-    if request.loras and not spec.takes_lora:
+    adapter = spec.adapter
+    if request.loras and not adapter.levers.lora:
         raise InvalidRequestError(
             "lora",
             request.loras[0].path,
@@ -232,5 +274,8 @@ def _validate_loras(spec: ModelSpec, request: GenerationRequest) -> None:
         problem = check(ref)
         if problem:
             raise InvalidRequestError("lora", str(ref) if "scale" in problem else ref.path, problem)
-    if mode_of(spec, request) == "ic-lora" and not request.loras:
-        raise InvalidRequestError("lora", None, "mode 'ic-lora' needs an IC-LoRA (--lora PATH[:SCALE])")
+    current = adapter.mode(request)
+    if current is not None and current.needs_lora and not request.loras:
+        raise InvalidRequestError(
+            "lora", None, f"mode {current.name!r} needs an IC-LoRA (--lora PATH[:SCALE])"
+        )

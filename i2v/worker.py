@@ -28,6 +28,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from i2v.errors import INTERNAL_ERROR, job_code
 from i2v.jobs import JobStore, LeaseLostError, ServiceSettings
 from i2v.jobs.paths import upload_path_ok, video_path
 
@@ -58,24 +59,6 @@ def rss_mib() -> int | None:
     except OSError:
         pass
     return None
-
-
-def error_code(exc: BaseException) -> str:
-    from i2v.catalogue import UnknownModelError
-    from i2v.engine import DeviceOutOfMemoryError, WeightsMissingError
-    from i2v.images import ImageError
-    from i2v.planner import PlanRefusedError
-    from i2v.request import InvalidRequestError
-
-    table = (
-        (DeviceOutOfMemoryError, "out_of_memory"),
-        (PlanRefusedError, "does_not_fit"),
-        (WeightsMissingError, "weights_missing"),
-        (InvalidRequestError, "invalid_request"),
-        (UnknownModelError, "invalid_request"),
-        (ImageError, "invalid_image"),
-    )
-    return next((code for kind, code in table if isinstance(exc, kind)), "internal_error")
 
 
 class Worker:
@@ -191,7 +174,7 @@ class Worker:
         job_id = job["id"]
         out = video_path(self.outputs, job_id)
         try:
-            request = GenerationRequest(**json.loads(job["params"]))
+            request = GenerationRequest.from_dict(json.loads(job["params"]))
             if not upload_path_ok(self.outputs, job["image_path"]):
                 raise ValueError("the stored image path is outside the uploads folder")
             image = load_image(
@@ -212,8 +195,8 @@ class Worker:
                 "worker %s lost job %s (lease expired or cancelled); result discarded", self.id, job_id
             )
         except Exception as exc:  # noqa: BLE001 - the job fails, the worker carries on
-            code = error_code(exc)
-            if code == "internal_error":
+            code = job_code(exc)
+            if code == INTERNAL_ERROR:
                 log.error("job %s failed:\n%s", job_id, traceback.format_exc())
             self._end(job, "failed", error_code=code, error_message=str(exc)[:2000])
         else:

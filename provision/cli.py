@@ -1,7 +1,8 @@
 """`provision`: look at this host and write the settings compose and the runtime read. Torch-free.
 
 Thin wiring: each command gathers its inputs, calls one module, and prints through `Output`.
-Exceptions map to a message and an exit code in `ERRORS`; set I2V_DEBUG=1 for the traceback.
+Exceptions map to a message and an exit code in one table (`i2v.errors`); set I2V_DEBUG=1 for the
+traceback.
 """
 
 from __future__ import annotations
@@ -13,13 +14,12 @@ from typing import Annotated
 import typer
 
 from i2v import catalogue, hardware
-from i2v.planner import PlanRefusedError
+from i2v.output import Output, handle_errors
 from i2v.request import InvalidRequestError
 from provision import compose_override, environment, host
 from provision import doctor as doctor_mod
 from provision import mirrors as mirrors_mod
 from provision.envfile import EnvWriteError, existing_values, parse, render, write_atomic
-from provision.output import Output, handle_errors
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -28,21 +28,12 @@ app = typer.Typer(
     help="Probe a GPU / Atlas host and write the settings for i2v-deploy.",
 )
 
-ERRORS: dict[type[BaseException], int] = {
-    catalogue.UnknownModelError: 2,
-    InvalidRequestError: 2,
-    EnvWriteError: 3,
-    PlanRefusedError: 4,
-}
 
 Json = Annotated[bool, typer.Option("--json", help="One JSON document on stdout; logs on stderr.")]
 ModelsDir = Annotated[
     Path | None, typer.Option("--models-dir", help="Where model weights go (disk checked here).")
 ]
 ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="Catalogue id (`i2v models`).")]
-
-
-_handled = handle_errors(lambda: ERRORS)
 
 
 def _probe(models_dir: Path | None, with_docker: bool = True) -> hardware.HardwareReport:
@@ -53,7 +44,7 @@ def _probe(models_dir: Path | None, with_docker: bool = True) -> hardware.Hardwa
 
 
 @app.command()
-@_handled
+@handle_errors
 def detect(json: Json = False, models_dir: ModelsDir = None) -> None:
     """What this host has: accelerators, memory, driver/CANN, Docker engine and runtimes."""
     out = Output(json)
@@ -92,7 +83,7 @@ def detect(json: Json = False, models_dir: ModelsDir = None) -> None:
 
 
 @app.command()
-@_handled
+@handle_errors
 def plan(
     model: ModelOpt = None,
     preset: str = "standard",
@@ -113,7 +104,7 @@ def plan(
 
 
 @app.command()
-@_handled
+@handle_errors
 def env(
     output: Annotated[Path, typer.Option("--output", "-o", help="The .env to write.")] = Path(".env"),
     model: ModelOpt = None,
@@ -169,7 +160,7 @@ def env(
 
 
 @app.command()
-@_handled
+@handle_errors
 def doctor(
     model: ModelOpt = None,
     json: Json = False,
@@ -198,7 +189,7 @@ def doctor(
 
 
 @app.command()
-@_handled
+@handle_errors
 def mirrors(
     json: Json = False,
     timeout: float = 3.0,

@@ -31,7 +31,9 @@ class Entry:
 
 
 class EnvWriteError(OSError):
-    pass
+    """The .env (or compose.override.yaml) could not be written; nothing was half-written."""
+
+    exit_code = 3
 
 
 def quote(value: str) -> str:

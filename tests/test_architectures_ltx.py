@@ -19,17 +19,6 @@ torch = pytest.importorskip("torch")
 
 from i2v.tiny.build import count_params, instantiate, resolve  # noqa: E402
 
-MODE_NAMES = (
-    "two-stage",
-    "two-stage-hq",
-    "one-stage",
-    "distilled",
-    "keyframes",
-    "audio-to-video",
-    "retake",
-    "ic-lora",
-)
-
 
 def _meta_params(component: Component) -> int:
     # torch.device("meta") rather than accelerate.init_empty_weights: under transformers 5 the
@@ -92,43 +81,3 @@ def test_arch_modules_are_torch_free() -> None:
         "assert 'torch' not in sys.modules and 'diffusers' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
-
-
-# --- LTX-2 modes ------------------------------------------------------------------------------
-
-
-def test_modes_cover_the_eight_ltx_pipelines() -> None:
-    assert tuple(arch_ltx2.LTX2_MODES) == MODE_NAMES
-    for name, mode in arch_ltx2.LTX2_MODES.items():
-        if not mode["supported"]:
-            assert isinstance(mode["reason"], str) and len(mode["reason"]) > 40, name
-            assert "pipeline_cls" not in mode, name
-
-
-@pytest.mark.parametrize("name", [n for n, m in arch_ltx2.LTX2_MODES.items() if m["supported"]])
-def test_supported_mode_names_real_classes_and_arguments(name: str) -> None:
-    import diffusers
-
-    mode = arch_ltx2.LTX2_MODES[name]
-    assert mode["pipeline_cls"].startswith("diffusers.")
-    pipeline_cls = resolve(mode["pipeline_cls"])
-    assert issubclass(pipeline_cls, diffusers.DiffusionPipeline)
-    call = set(inspect.signature(pipeline_cls.__call__).parameters)
-    kwargs = {**mode.get("call_kwargs", {}), **mode.get("stage1", {})}
-    kwargs.update({k: mode[k] for k in ("num_inference_steps", "guidance_scale") if k in mode})
-    stage2 = dict(mode.get("stage2", {}))
-    overrides = stage2.pop("scheduler_overrides", {})
-    assert set(kwargs) <= call and set(stage2) <= call, name
-    if "upsampler_pipeline_cls" in mode:
-        up = resolve(mode["upsampler_pipeline_cls"])
-        assert "latent_upsampler" in inspect.signature(up.__init__).parameters
-        assert set(overrides) <= set(diffusers.FlowMatchEulerDiscreteScheduler().config)
-    if "condition_cls" in mode:
-        resolve(mode["condition_cls"])
-
-
-def test_mode_sigmas_match_diffusers() -> None:
-    from diffusers.pipelines.ltx2 import utils
-
-    assert list(arch_ltx2.DISTILLED_SIGMAS) == utils.DISTILLED_SIGMA_VALUES
-    assert list(arch_ltx2.STAGE_2_DISTILLED_SIGMAS) == utils.STAGE_2_DISTILLED_SIGMA_VALUES

@@ -12,16 +12,19 @@ from pathlib import Path
 import pytest
 import torch
 
+from i2v import catalogue
 from i2v.devices import (
     CpuDevice,
     CudaDevice,
     DeviceUnavailableError,
     NpuDevice,
     choose_dtype,
-    configure_pipeline_for_device,
     parse_meminfo,
     select_device,
 )
+from i2v.families.i2vgen import I2VGenXL
+from i2v.families.ltx2 import Ltx2Diffusers
+from i2v.families.wan import Wan
 
 try:
     import fake_torch_npu as fake_module
@@ -325,23 +328,33 @@ def attention_backends(model) -> set:
     }
 
 
-@pytest.mark.parametrize("family", ["wan2.1", "wan2.2", "ltx-video", "ltx-2"])
-def test_npu_chooses_native_npu_attention_for_transformers(family):
-    assert NpuDevice().attention_backend(family) == "_native_npu"
-    assert not NpuDevice().uses_npu_flash_attention(family)
-    assert CudaDevice().attention_backend(family) is None and CpuDevice().attention_backend(family) is None
+class Pipe:
+    """A pipeline as the adapters see it: denoisers as attributes."""
+
+    def __init__(self, **denoisers):
+        self.__dict__.update(denoisers)
 
 
-@pytest.mark.parametrize("family", ["i2vgen-xl", "svd"])
-def test_npu_uses_flash_attention_switch_for_unets(family):
-    assert NpuDevice().attention_backend(family) is None
-    assert NpuDevice().uses_npu_flash_attention(family)
+def test_devices_choose_the_attention_backend():
+    assert NpuDevice().attention_backend() == "_native_npu" and NpuDevice.unet_flash_attention
+    assert CudaDevice().attention_backend() is None and not CudaDevice.unet_flash_attention
+    assert CpuDevice().attention_backend() is None and not CpuDevice.unet_flash_attention
+
+
+@pytest.mark.parametrize("model", ["wan2.1-i2v-14b-480p", "wan2.2-i2v-a14b", "ltx-video", "ltx-2"])
+def test_transformer_families_take_the_backend(model):
+    assert catalogue.get(model).adapter.levers.attention == "backend"
+
+
+@pytest.mark.parametrize("model", ["i2vgen-xl", "svd-xt"])
+def test_unet_families_take_npu_flash_attention(model):
+    assert catalogue.get(model).adapter.levers.attention == "npu-flash"
 
 
 def test_apply_attention_is_a_no_op_on_cpu():
     model = tiny_wan_transformer()
     before = attention_backends(model)
-    assert CpuDevice().apply_attention(model, "wan2.1") is None
+    assert Wan().apply_attention(Pipe(transformer=model), CpuDevice()) is None
     assert attention_backends(model) == before
 
 
@@ -349,19 +362,15 @@ def test_apply_attention_sets_the_backend_on_every_denoiser():
     """The plumbing, with a backend that exists on CPU ("native"): Wan 2.2 has two transformers."""
 
     class NativeChoosingCpu(CpuDevice):
-        def attention_backend(self, family: str) -> str | None:
-            return "native"
+        attention_backend_name = "native"
 
-    class Pipe:
-        transformer = tiny_wan_transformer()
-        transformer_2 = tiny_wan_transformer()
-
+    pipe = Pipe(transformer=tiny_wan_transformer(), transformer_2=tiny_wan_transformer())
     try:
-        assert NativeChoosingCpu().apply_attention(Pipe, "wan2.2") == "native"
-        for model in (Pipe.transformer, Pipe.transformer_2):
+        assert Wan().apply_attention(pipe, NativeChoosingCpu()) == "native"
+        for model in (pipe.transformer, pipe.transformer_2):
             assert {b.value for b in attention_backends(model) if b is not None} == {"native"}
     finally:
-        Pipe.transformer.reset_attention_backend()  # diffusers also keeps a process-wide active backend
+        pipe.transformer.reset_attention_backend()  # diffusers also keeps a process-wide active backend
 
 
 def test_apply_native_npu_attention_needs_real_torch_npu(fake_torch_npu):
@@ -371,9 +380,8 @@ def test_apply_native_npu_attention_needs_real_torch_npu(fake_torch_npu):
     Atlas host the same call sets the backend (run the `npu`-marked test there)."""
     model = tiny_wan_transformer()
     before = attention_backends(model)
-    assert NpuDevice().attention_backend("wan2.1") == "_native_npu"
     with pytest.raises(RuntimeError, match=r"'_native_npu' is not usable .* Please install `torch_npu`"):
-        NpuDevice().apply_attention(model, "wan2.1")
+        Wan().apply_attention(Pipe(transformer=model), NpuDevice())
     assert attention_backends(model) == before
 
 
@@ -393,18 +401,18 @@ def test_npu_flash_attention_on_a_unet_needs_real_torch_npu(fake_torch_npu):
         norm_num_groups=4,
     )
     with pytest.raises(ImportError, match="AttnProcessorNPU requires torch_npu"):
-        NpuDevice().apply_attention(unet, "i2vgen-xl")
+        I2VGenXL().apply_attention(Pipe(unet=unet), NpuDevice())
 
 
 @pytest.mark.npu
 def test_apply_native_npu_attention_on_real_npu():
     device = select_device("npu")
     model = tiny_wan_transformer()
-    assert device.apply_attention(model, "wan2.1") == "_native_npu"
+    assert Wan().apply_attention(Pipe(transformer=model), device) == "_native_npu"
     assert {b.value for b in attention_backends(model) if b is not None} == {"_native_npu"}
 
 
-def test_configure_pipeline_changes_nothing_where_float64_is_allowed():
+def test_device_policy_changes_nothing_where_float64_is_allowed():
     from diffusers import LTX2VideoTransformer3DModel
 
     model = LTX2VideoTransformer3DModel(
@@ -421,6 +429,6 @@ def test_configure_pipeline_changes_nothing_where_float64_is_allowed():
         num_layers=1,
         caption_channels=16,
     )
-    assert configure_pipeline_for_device(model, "ltx-2", CpuDevice()) == ()
-    assert configure_pipeline_for_device(model, "wan2.1", NpuDevice()) == ()
+    assert Ltx2Diffusers().configure_for_device(Pipe(transformer=model), CpuDevice()) == ()
+    assert Wan().configure_for_device(Pipe(transformer=model), NpuDevice()) == ()
     assert model.rope.double_precision and model.config.rope_double_precision

@@ -142,8 +142,8 @@ def test_pipelines_without_lora_support_say_so(model, loras):
 
 
 def test_lora_families_match_diffusers():
-    from i2v.tiny.build import resolve as resolve_class
+    from i2v.families import resolve_class
 
     for spec in catalogue.all_specs():
         pipeline = resolve_class(spec.pipeline_cls)
-        assert spec.takes_lora == callable(getattr(pipeline, "load_lora_weights", None)), spec.id
+        assert spec.adapter.levers.lora == callable(getattr(pipeline, "load_lora_weights", None)), spec.id

@@ -17,10 +17,18 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 
 from i2v import catalogue  # noqa: E402
-from i2v.catalogue.arch_ltx2 import LTX2_MODES  # noqa: E402
 from i2v.devices import CpuDevice  # noqa: E402
 from i2v.engine import Engine  # noqa: E402
-from i2v.ltx2_modes import DISTILLED_LORA, DISTILLED_TRANSFORMER, MissingModeWeightsError  # noqa: E402
+from i2v.families import MissingModeWeightsError, resolve_class  # noqa: E402
+from i2v.families.ltx2 import Ltx2Diffusers  # noqa: E402
+from i2v.families.ltx2.modes import (  # noqa: E402
+    DISTILLED_LORA,
+    DISTILLED_SIGMAS,
+    DISTILLED_TRANSFORMER,
+    LTX2_0_CALL_KWARGS,
+    MODES,
+    STAGE_2_DISTILLED_SIGMAS,
+)
 from i2v.request import InvalidRequestError, UnsupportedModeError, resolve  # noqa: E402
 from i2v.settings import Settings  # noqa: E402
 from i2v.video import probe_mp4, write_mp4  # noqa: E402
@@ -29,6 +37,16 @@ MODEL = "tiny-ltx-2"
 HEIGHT, WIDTH, FRAMES = 64, 128, 17  # not the tiny defaults (64x64x9): the request's values must win
 SUPPORTED = ("one-stage", "two-stage", "distilled", "keyframes", "ic-lora")
 UNSUPPORTED = ("two-stage-hq", "audio-to-video", "retake")
+MODE_NAMES = (
+    "two-stage",
+    "two-stage-hq",
+    "one-stage",
+    "distilled",
+    "keyframes",
+    "audio-to-video",
+    "retake",
+    "ic-lora",
+)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -102,11 +120,50 @@ def inputs_for(mode: str, media) -> dict:
 
 def test_modes_of_the_catalogue_entry():
     for model in ("ltx-2", MODEL):
-        spec = catalogue.get(model)
-        assert spec.modes is LTX2_MODES and spec.default_mode == "one-stage"
-        assert spec.supported_modes() == tuple(m for m in LTX2_MODES if m in SUPPORTED)
+        adapter = catalogue.get(model).adapter
+        assert isinstance(adapter, Ltx2Diffusers) and adapter.modes is MODES
+        assert adapter.default_mode == "one-stage"
+        assert tuple(m for m, mode in adapter.modes.items() if mode.supported) == tuple(
+            m for m in MODES if m in SUPPORTED
+        )
     assert resolve(catalogue.get(MODEL)).mode == "one-stage"
     assert resolve(catalogue.get("tiny-wan2.1-i2v")).mode is None
+
+
+def test_modes_cover_the_eight_ltx_pipelines():
+    assert tuple(MODES) == MODE_NAMES
+    for name, mode in MODES.items():
+        assert mode.supported == (name in SUPPORTED)
+        if not mode.supported:
+            assert len(mode.reason) > 40, name
+
+
+@pytest.mark.parametrize("name", SUPPORTED)
+def test_supported_mode_names_real_classes_and_arguments(name: str) -> None:
+    import inspect
+
+    import diffusers
+
+    mode = MODES[name]
+    pipeline_cls = resolve_class(mode.pipeline_cls)
+    assert issubclass(pipeline_cls, diffusers.DiffusionPipeline)
+    call = set(inspect.signature(pipeline_cls.__call__).parameters)
+    assert {*LTX2_0_CALL_KWARGS, *mode.stage1.call_kwargs()} <= call, name
+    if mode.stage2 is not None:
+        assert set(mode.stage2.call_kwargs()) <= call, name
+        upsample = resolve_class("diffusers.LTX2LatentUpsamplePipeline")
+        assert "latent_upsampler" in inspect.signature(upsample.__init__).parameters
+        # stage 2's scheduler switches these off (i2v.families.ltx2.run._scheduler)
+        assert {"use_dynamic_shifting", "shift_terminal"} <= set(
+            diffusers.FlowMatchEulerDiscreteScheduler().config
+        )
+
+
+def test_mode_sigmas_match_diffusers() -> None:
+    from diffusers.pipelines.ltx2 import utils
+
+    assert list(DISTILLED_SIGMAS) == utils.DISTILLED_SIGMA_VALUES
+    assert list(STAGE_2_DISTILLED_SIGMAS) == utils.STAGE_2_DISTILLED_SIGMA_VALUES
 
 
 @pytest.mark.parametrize("mode", SUPPORTED)
@@ -147,7 +204,7 @@ def test_distilled_mode_loads_the_distilled_transformer(engine, folder):
 def test_unsupported_modes_are_refused_with_the_reason(mode):
     with pytest.raises(UnsupportedModeError) as info:
         request(mode)
-    assert str(info.value) == f"`mode` = {mode!r} is not supported yet: {LTX2_MODES[mode]['reason']}"
+    assert str(info.value) == f"`mode` = {mode!r} is not supported yet: {MODES[mode].reason}"
     assert info.value.field == "mode"
 
 
@@ -208,7 +265,7 @@ def test_mode_inputs_are_required_and_exclusive(media):
         InvalidRequestError, match=r"`last_image` = None is invalid: mode 'keyframes' needs it"
     ):
         request("keyframes")
-    with pytest.raises(InvalidRequestError, match=r"only LTX-2 mode 'keyframes' takes it"):
+    with pytest.raises(InvalidRequestError, match=r"only mode 'keyframes' takes it"):
         request("two-stage", last_image=media["last"])
     with pytest.raises(InvalidRequestError, match=r"mode 'ic-lora' needs an IC-LoRA"):
         request("ic-lora", reference_video=media["reference"])

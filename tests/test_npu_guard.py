@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from i2v.devices import CpuDevice, NpuDevice, configure_pipeline_for_device
+from i2v.devices import CpuDevice, NpuDevice
 from i2v.devices.guard import NpuDtypeGuard, UnsupportedOnNpuError, host_ops
+from i2v.families.ltx2 import Ltx2Diffusers
 
 
 @pytest.fixture
@@ -177,7 +178,7 @@ def test_ltx2_transformer_rope_is_float64_by_default_and_the_policy_fixes_it(gua
         ):
             model(**inputs)
 
-        changes = NpuDevice().configure_pipeline(model, "ltx-2")
+        changes = Ltx2Diffusers().configure_for_device(model, NpuDevice())
         assert {c.split(".")[1] for c in changes} == {
             "rope",
             "audio_rope",
@@ -213,7 +214,7 @@ def test_ltx2_connectors_rope_is_fixed_through_the_pipeline(guard):
     with torch.no_grad():
         with guard, pytest.raises(UnsupportedOnNpuError, match=r"connectors.py:\d+"):
             Pipe.connectors(text_states, mask)
-        changes = configure_pipeline_for_device(Pipe, "ltx-2", NpuDevice())
+        changes = Ltx2Diffusers().configure_for_device(Pipe, NpuDevice())
         assert "connectors.video_connector.rope.double_precision=False" in changes
         assert "connectors.audio_connector.rope.double_precision=False" in changes
         assert "transformer.rope.double_precision=False" in changes

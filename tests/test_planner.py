@@ -134,11 +134,21 @@ def test_fast_preset_turns_on_lossy_cache_only_where_supported():
     assert plan(ltx2, resolve(ltx2, "fast"), H100).cache is None  # FirstBlockCache raises on LTX-2
 
 
-def test_compile_only_resident_on_cuda():
+def test_compile_only_resident_on_cuda_and_when_allowed():
     wan = catalogue.get("wan2.1-i2v-14b-480p")
-    assert plan(wan, resolve(wan, "standard"), H100).compile == "regional"
-    assert plan(wan, resolve(wan, "standard"), ASCEND_910B3).compile == "none"
-    assert plan(wan, resolve(wan, "standard"), H100, allow_compile=False).compile == "none"
+    assert plan(wan, resolve(wan, "standard"), H100, allow_compile=True).compile == "regional"
+    assert plan(wan, resolve(wan, "standard"), ASCEND_910B3, allow_compile=True).compile == "none"
+    assert plan(wan, resolve(wan, "standard"), H100).compile == "none"  # off unless asked for
+
+
+@pytest.mark.parametrize("compile_setting, expected", [("off", "none"), ("auto", "regional")])
+def test_plan_for_follows_the_settings_the_engine_and_the_api_share(compile_setting, expected):
+    from i2v.planner import plan_for
+    from i2v.settings import Settings
+
+    wan = catalogue.get("wan2.1-i2v-14b-480p")
+    settings = Settings(compile=compile_setting)
+    assert plan_for(wan, resolve(wan, "standard"), H100, settings).compile == expected
 
 
 def test_planner_is_torch_free():

@@ -13,7 +13,8 @@ diffusers = pytest.importorskip("diffusers")
 import numpy as np  # noqa: E402
 import PIL.Image  # noqa: E402
 
-from i2v.catalogue.arch_ltx2 import LTX2_0_CALL_KWARGS, LTX2_MODES, TINY_MAX_SEQUENCE_LENGTH  # noqa: E402
+from i2v.catalogue.arch_ltx2 import TINY_MAX_SEQUENCE_LENGTH  # noqa: E402
+from i2v.families.ltx2.modes import LTX2_0_CALL_KWARGS, MODES, UPSAMPLER_SUBFOLDER  # noqa: E402
 from i2v.tiny.ltx import build_tiny_ltx2, build_tiny_ltx_video  # noqa: E402
 
 SIZE, FRAMES, FPS = 64, 9, 24.0
@@ -155,25 +156,24 @@ def test_tiny_ltx2_seeds(ltx2_pipe, image) -> None:
 
 
 def test_tiny_ltx2_two_stage_mode(built, ltx2_pipe, image) -> None:
-    """The 'two-stage' recipe of LTX2_MODES on the tiny model: latent -> x2 upsample -> refine."""
-    mode = LTX2_MODES["two-stage"]
-    stage1 = {k: v for k, v in mode["stage1"].items() if k != "num_inference_steps"}
+    """The 'two-stage' mode's stages by hand on the tiny model: latent -> x2 upsample -> refine."""
+    mode = MODES["two-stage"]
+    stage1 = {**mode.stage1.call_kwargs(), "output_type": "latent"}
     latents, audio_latents = _ltx2(ltx2_pipe, image, seed=0, **stage1, return_dict=False)
     assert latents.shape[-2:] == (SIZE // 32, SIZE // 32)
 
-    upsampler_cls = getattr(diffusers, mode["upsampler_pipeline_cls"].rpartition(".")[2])
     latent_upsampler = diffusers.pipelines.ltx2.LTX2LatentUpsamplerModel.from_pretrained(
-        built["tiny-ltx-2"], subfolder=mode["upsampler_subfolder"], use_safetensors=True
+        built["tiny-ltx-2"], subfolder=UPSAMPLER_SUBFOLDER, use_safetensors=True
     )
-    upsample = upsampler_cls(vae=ltx2_pipe.vae, latent_upsampler=latent_upsampler)
+    upsample = diffusers.LTX2LatentUpsamplePipeline(vae=ltx2_pipe.vae, latent_upsampler=latent_upsampler)
     upsample.set_progress_bar_config(disable=True)
     up = upsample(latents=latents, output_type="latent", return_dict=False)[0]
     assert up.shape[-2:] == (2 * SIZE // 32, 2 * SIZE // 32)
 
-    stage2 = dict(mode["stage2"])
+    assert not mode.stage2.dynamic_shift
     scheduler = ltx2_pipe.scheduler
     ltx2_pipe.scheduler = diffusers.FlowMatchEulerDiscreteScheduler.from_config(
-        scheduler.config, **stage2.pop("scheduler_overrides")
+        scheduler.config, use_dynamic_shifting=False, shift_terminal=None
     )
     try:
         out = _ltx2(
@@ -184,7 +184,7 @@ def test_tiny_ltx2_two_stage_mode(built, ltx2_pipe, image) -> None:
             audio_latents=audio_latents,
             height=2 * SIZE,
             width=2 * SIZE,
-            **{**stage2, "sigmas": list(stage2["sigmas"])},
+            **mode.stage2.call_kwargs(),
         )
     finally:
         ltx2_pipe.scheduler = scheduler

@@ -17,7 +17,6 @@ from PIL import Image  # noqa: E402
 
 from i2v import catalogue  # noqa: E402
 from i2v.catalogue import arch_i2vgen, arch_svd, arch_wan  # noqa: E402
-from i2v.families import prepare_pipeline  # noqa: E402
 from i2v.tiny import BUILDERS, build_tiny, smoke_call  # noqa: E402
 from i2v.tiny.build import instantiate, resolve  # noqa: E402
 from i2v.tiny.tokenizers import clip_tokenizer, t5_tokenizer  # noqa: E402
@@ -37,7 +36,7 @@ def load(folder: Path):
     index = json.loads((folder / "model_index.json").read_text())
     pipe = resolve(f"diffusers.{index['_class_name']}").from_pretrained(folder, use_safetensors=True)
     pipe.set_progress_bar_config(disable=True)
-    return prepare_pipeline(catalogue.get(folder.name).family, pipe)
+    return catalogue.get(folder.name).adapter.prepare(pipe)
 
 
 def run(pipe, tiny_id: str, seed: int) -> np.ndarray:

@@ -9,17 +9,14 @@ states of its language model; the SigLIP tower is loaded but only used for promp
 
 ``UPSAMPLER`` holds the x2 spatial latent upsampler of the two-stage modes (hub sub-folder
 ``latent_upsampler``, not part of ``model_index.json``): run through ``LTX2LatentUpsamplePipeline``
-with the main pipeline's VAE. ``LTX2_MODES`` maps the eight ltx-pipelines modes of the Ascend port
-onto what diffusers 0.42.1 actually ships.
+with the main pipeline's VAE. The modes that use it are in ``i2v.families.ltx2``.
 
 ``params`` were measured on ``torch.device("meta")`` with diffusers 0.42.1 / transformers 5.23
-(tests/test_architectures_ltx.py re-checks them). NPU notes (``rope_double_precision``) are in the
-``LTX2_MODES`` comment and the report, not here: these are the checkpoint's own values.
+(tests/test_architectures_ltx.py re-checks them). The NPU policy (``rope_double_precision``) is in
+``i2v.families.ltx2``, not here: these are the checkpoint's own values.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from i2v.catalogue.arch_types import Architecture, Component
 
@@ -415,143 +412,10 @@ UPSAMPLER["tiny-ltx-2"] = Architecture(
     ),
 )
 
-# --- Modes ------------------------------------------------------------------------------------
-# diffusers.pipelines.ltx2.utils, copied so this module stays torch-free (a test compares them).
-DISTILLED_SIGMAS = (1.0, 0.99375, 0.9875, 0.98125, 0.975, 0.909375, 0.725, 0.421875)
-STAGE_2_DISTILLED_SIGMAS = (0.909375, 0.725, 0.421875)
-
-# LTX2 pipelines in diffusers 0.42.1 default to the LTX-2.3 recipe; the LTX-2.0 checkpoint wants
-# the legacy cross-modal timestep and STG on block 29 (see the pipelines' docstrings).
-LTX2_0_CALL_KWARGS: dict[str, Any] = {"use_cross_timestep": False, "spatio_temporal_guidance_blocks": [29]}
-
-# Guidance-free sampling for distilled weights and distilled-LoRA refinement. The audio scales must be
-# given too: the pipelines default audio_guidance_scale to 7.0, which alone re-enables the CFG batch.
-_NO_GUIDANCE = {
-    "guidance_scale": 1.0,
-    "stg_scale": 0.0,
-    "modality_scale": 1.0,
-    "guidance_rescale": 0.0,
-    "audio_guidance_scale": 1.0,
-    "audio_stg_scale": 0.0,
-    "audio_modality_scale": 1.0,
-    "audio_guidance_rescale": 0.0,
-}
-
-# Stage 2 of every two-stage recipe: x2 latent upsample, then 3 distilled steps at full size from the
-# first stage-2 sigma (ltx-pipelines ti2vid_two_stages.py; diffusers docs "Two-stages Generation").
-_STAGE_2 = {
-    "upsampler_pipeline_cls": "diffusers.LTX2LatentUpsamplePipeline",
-    "upsampler_subfolder": "latent_upsampler",
-    "stage1_size_factor": 0.5,  # stage 1 at half the requested size, so that size must be a multiple of 64
-    "stage2": {
-        "sigmas": STAGE_2_DISTILLED_SIGMAS,
-        "num_inference_steps": 3,
-        "noise_scale": STAGE_2_DISTILLED_SIGMAS[0],
-        "scheduler_overrides": {"use_dynamic_shifting": False, "shift_terminal": None},
-        **_NO_GUIDANCE,
-    },
-}
-
-# Guided sampling with the dev weights: diffusers' LTX-2 docs use 40 steps at CFG 4.0 for LTX-2.0
-# (ltx-pipelines' LTX-2.3 defaults are 30 / 3.0); STG, modality guidance and rescale keep the defaults.
-_STAGE_1 = {"num_inference_steps": 40, "guidance_scale": 4.0}
-
-_DISTILLED_LORA = "ltx-2-19b-distilled-lora-384.safetensors"  # in Lightricks/LTX-2 (single file)
-
-LTX2_MODES: dict[str, dict[str, Any]] = {
-    "two-stage": {
-        "supported": True,
-        "pipeline_cls": "diffusers.LTX2ImageToVideoPipeline",  # diffusers.LTX2Pipeline for text-only
-        "stage1": {**_STAGE_1, "output_type": "latent"},
-        **_STAGE_2,
-        "stage2_lora": _DISTILLED_LORA,
-        "call_kwargs": LTX2_0_CALL_KWARGS,
-        "notes": "ltx-pipelines ti2vid_two_stages: stage 1 with CFG/STG, x2 latent upsample, stage 2 with the "
-        "distilled LoRA (load_lora_weights) and a scheduler without dynamic shifting.",
-    },
-    "two-stage-hq": {
-        "supported": False,
-        "reason": "ti2vid_two_stages_hq samples with ltx-pipelines' second-order res_2s sampler (float64 "
-        "internally). diffusers 0.42.1 has no res_2s scheduler, and the LTX-2 pipelines index "
-        "scheduler.sigmas[i] by loop step (convert_velocity_to_x0), so a second-order scheduler "
-        "such as FlowMatchHeunDiscreteScheduler (order 2, repeated timesteps) cannot be swapped in. "
-        "Closest: 'two-stage' with more stage-1 steps.",
-    },
-    "one-stage": {
-        "supported": True,
-        "pipeline_cls": "diffusers.LTX2ImageToVideoPipeline",
-        **_STAGE_1,
-        "call_kwargs": LTX2_0_CALL_KWARGS,
-        "notes": "ti2vid_one_stage: one guided pass at the requested size (512x768 upstream default).",
-    },
-    "distilled": {
-        "supported": True,
-        "pipeline_cls": "diffusers.LTX2ImageToVideoPipeline",
-        "weights": "ltx-2-19b-distilled.safetensors (Lightricks/LTX-2, single file: from_single_file, or a "
-        "diffusers-format conversion such as the one diffusers' docs use)",
-        "stage1": {
-            "sigmas": DISTILLED_SIGMAS,
-            "num_inference_steps": 8,
-            "output_type": "latent",
-            **_NO_GUIDANCE,
-        },
-        **_STAGE_2,
-        "call_kwargs": LTX2_0_CALL_KWARGS,
-        "notes": "8 distilled steps, no CFG/STG, then the shared x2 upsample + 3-step stage 2 (no LoRA: the "
-        "weights are already distilled). Needs the distilled transformer, not the dev one.",
-    },
-    "keyframes": {
-        "supported": True,
-        "pipeline_cls": "diffusers.LTX2ConditionPipeline",
-        "condition_cls": "diffusers.pipelines.ltx2.LTX2VideoCondition",  # frames, index (-1 = last), strength
-        "stage1": {**_STAGE_1, "output_type": "latent"},
-        **_STAGE_2,
-        "stage2_lora": _DISTILLED_LORA,
-        "call_kwargs": LTX2_0_CALL_KWARGS,
-        "notes": "keyframe_interpolation: conditions=[LTX2VideoCondition(first, index=0), "
-        "LTX2VideoCondition(last, index=-1)]; non-zero indices are appended as keyframe tokens.",
-    },
-    "audio-to-video": {
-        "supported": False,
-        "reason": "no diffusers 0.42.1 pipeline takes input audio. There is no waveform -> mel front end for "
-        "AutoencoderKLLTX2Audio.encode, and LTX2Pipeline/LTX2ImageToVideoPipeline/"
-        "LTX2ConditionPipeline always re-noise and denoise `audio_latents` with the video's "
-        "schedule. The only clean-audio switch is `freeze_audio` of LTX2DFRPipeline, an LTX-2.5 "
-        "DFR stage (keyframe slots, abs-pos keyframe embedding), not an a2vid pipeline.",
-    },
-    "retake": {
-        "supported": False,
-        "reason": "no diffusers 0.42.1 pipeline regenerates a time range in place: that needs a per-token "
-        "denoise mask over [start, end) for both the video and the audio stream. "
-        "LTX2ConditionPipeline writes only an index-0 condition in place (a multi-frame one pins a "
-        "prefix); later ones become appended keyframe tokens, so the frames after the range cannot be "
-        "kept, and audio has no mask at all; `noise_scale` + `latents` re-noise the whole clip.",
-    },
-    "ic-lora": {
-        "supported": True,
-        "pipeline_cls": "diffusers.LTX2InContextPipeline",
-        "condition_cls": "diffusers.pipelines.ltx2.LTX2ReferenceCondition",  # reference video, strength
-        "stage1": {**_STAGE_1, "output_type": "latent"},
-        **_STAGE_2,
-        "stage2_lora": _DISTILLED_LORA,
-        "call_kwargs": LTX2_0_CALL_KWARGS,
-        "notes": "load the IC-LoRA with load_lora_weights, pass reference_conditions (optionally frame "
-        "`conditions`); stage 2 refines without the reference (LTX2InContextPipeline docstring). "
-        "HDR IC-LoRAs have their own LTX2HDRPipeline (video only).",
-    },
-}
-
-MODE_NAMES = tuple(LTX2_MODES)
-
 __all__ = [
     "FULL",
     "TINY",
     "UPSAMPLER",
-    "LTX2_MODES",
-    "MODE_NAMES",
-    "LTX2_0_CALL_KWARGS",
-    "DISTILLED_SIGMAS",
-    "STAGE_2_DISTILLED_SIGMAS",
     "SCHEDULER_CONFIG",
     "TINY_GEMMA_VOCAB",
     "TINY_MAX_SEQUENCE_LENGTH",

@@ -7,7 +7,6 @@ are estimates until `i2v bench` measures them (their `source` says so).
 
 from __future__ import annotations
 
-from i2v.catalogue.arch_ltx2 import LTX2_MODES
 from i2v.catalogue.spec import Constraints, Defaults, MemoryModel, ModelSpec, Preset
 
 SAFETENSORS_ONLY = ("model_index.json", "*/config.json", "*/*.json", "*/*.txt", "*/*.model")
@@ -68,9 +67,6 @@ SPECS_LIST: list[ModelSpec] = [
         memory=I2VGEN_MEMORY,
         latent=(8, 1, 1),
         denoiser_blocks=12,
-        vae_tiling=True,
-        compile_mode="whole",
-        forward_chunking=True,
         notes="diffusers keeps it under pipelines/deprecated; works; its UNet ignores attention backends.",
     ),
     ModelSpec(
@@ -98,10 +94,7 @@ SPECS_LIST: list[ModelSpec] = [
         ),
         latent=(8, 1, 1),
         denoiser_blocks=12,
-        vae_tiling=False,  # AutoencoderKLTemporalDecoder: no tiling, only decode_chunk_size
         cfg_batch=2,
-        compile_mode="whole",
-        forward_chunking=True,
         notes="guidance is the max of the per-frame linear guidance ramp (min 1.0).",
     ),
     ModelSpec(
@@ -135,9 +128,7 @@ SPECS_LIST: list[ModelSpec] = [
         ),
         latent=(32, 8, 1),
         denoiser_blocks=28,
-        vae_tiling=True,
         cfg_batch=2,
-        compile_mode="regional",
     ),
     ModelSpec(
         id="ltx-2",
@@ -147,7 +138,7 @@ SPECS_LIST: list[ModelSpec] = [
         modelscope_id="Lightricks/LTX-2",
         hf_id="Lightricks/LTX-2",
         variant=None,
-        # the two-stage modes' stage-2 LoRA is a single file at the repo root (i2v/ltx2_modes.py)
+        # the two-stage modes' stage-2 LoRA is a single file at the repo root (i2v.families.ltx2)
         allow_patterns=_patterns(None) + ("ltx-2-19b-distilled-lora-384.safetensors",),
         preferred_dtype="bfloat16",
         defaults=Defaults(height=512, width=768, frames=121, steps=30, guidance=3.0, fps=24),
@@ -172,14 +163,9 @@ SPECS_LIST: list[ModelSpec] = [
         ),
         latent=(32, 8, 1),
         denoiser_blocks=48,
-        vae_tiling=True,
         cfg_batch=2,
-        compile_mode="regional",
-        notes="modes (two-stage, distilled, keyframes, ...) come from the LTX-2 mode table.",
-        # Guided stages take steps and guidance from the request (these defaults, the preset); fixed
-        # schedules (distilled, stage 2) come from the recipe. Files each mode needs: i2v.ltx2_modes.
-        modes=LTX2_MODES,
-        default_mode="one-stage",
+        # Modes (two-stage, distilled, keyframes, ...) and the files each needs: i2v.families.ltx2. Guided
+        # stages take steps and guidance from the request (these defaults, the preset).
     ),
 ]
 
@@ -228,9 +214,7 @@ def _wan(
         ),
         latent=latent,
         denoiser_blocks=40 if "14b" in id_ else 30,
-        vae_tiling=True,
         cfg_batch=2,
-        compile_mode="regional",
     )
 
 
@@ -299,7 +283,6 @@ def _tiny(
     height: int,
     width: int,
     frames: int,
-    vae_tiling: bool = True,
     **extra,
 ) -> ModelSpec:
     """A tiny random-weight model of a family, built locally on first use (tests and `make demo`)."""
@@ -327,7 +310,6 @@ def _tiny(
         ),
         latent=latent,
         denoiser_blocks=2,
-        vae_tiling=vae_tiling,
         tiny=True,
         **extra,
     )
@@ -354,7 +336,6 @@ SPECS_LIST += [
         64,
         64,
         4,
-        vae_tiling=False,
     ),
     _tiny(
         "tiny-ltx-video",
@@ -375,8 +356,6 @@ SPECS_LIST += [
         64,
         64,
         9,
-        modes=LTX2_MODES,
-        default_mode="one-stage",
     ),
     _tiny(
         "tiny-wan2.1-i2v",

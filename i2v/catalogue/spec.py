@@ -9,16 +9,18 @@ model whose coefficients say where they were measured.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from i2v.catalogue.arch_types import Architecture
 
+if TYPE_CHECKING:
+    from i2v.families.base import FamilyAdapter
+
 Family = Literal["i2vgen-xl", "svd", "ltx-video", "ltx-2", "wan2.1", "wan2.2"]
+# Which library runs the family: diffusers, or Lightricks' own ltx-pipelines (i2v.families.ADAPTERS).
+Backend = Literal["diffusers", "ltx-pipelines"]
 PresetName = Literal["fast", "standard", "hq"]
 PRESET_NAMES: tuple[str, ...] = ("fast", "standard", "hq")
-# Families whose diffusers 0.42.1 pipeline has `load_lora_weights` (tests/test_lora.py re-checks this);
-# I2VGen-XL and SVD have none.
-LORA_FAMILIES: frozenset[str] = frozenset({"ltx-video", "ltx-2", "wan2.1", "wan2.2"})
 
 
 @dataclass(frozen=True)
@@ -117,23 +119,17 @@ class ModelSpec:
     memory: MemoryModel
     latent: tuple[int, int, int]  # (spatial VAE factor, temporal VAE factor, patch size)
     denoiser_blocks: int  # repeated blocks: group-offload granularity
-    vae_tiling: bool  # the VAE has enable_tiling()
+    backend: Backend = "diffusers"
     cfg_batch: int = 2  # conditional + unconditional in one batch
-    compile_mode: Literal["regional", "whole", "none"] = "none"
-    forward_chunking: bool = False  # the denoiser has enable_forward_chunking()
     tiny: bool = False
     notes: str = ""
-    # Mode name -> recipe (i2v.catalogue.arch_ltx2.LTX2_MODES): each either "supported" with its
-    # diffusers classes and call kwargs, or not, with the "reason". Empty: the model has no modes.
-    modes: dict[str, dict[str, Any]] = field(default_factory=dict)
-    default_mode: str | None = None
 
     @property
-    def takes_lora(self) -> bool:
-        return self.family in LORA_FAMILIES
+    def adapter(self) -> FamilyAdapter:
+        """What the family can do and how it runs (levers, modes, load and call): `i2v.families`."""
+        from i2v.families import adapter_for
 
-    def supported_modes(self) -> tuple[str, ...]:
-        return tuple(name for name, recipe in self.modes.items() if recipe.get("supported"))
+        return adapter_for(self)
 
     @property
     def architecture(self) -> Architecture:

@@ -13,7 +13,7 @@ from functools import cache
 from .base import Device, DeviceUnavailableError, PrecisionPolicy, choose_dtype, dtype_name, parse_meminfo
 from .cpu import CpuDevice
 from .cuda import CudaDevice
-from .npu import NpuDevice, configure_pipeline_for_device, torch_npu_installed
+from .npu import NpuDevice, torch_npu_installed
 
 __all__ = [
     "DEVICE_NAMES",
@@ -24,7 +24,6 @@ __all__ = [
     "NpuDevice",
     "PrecisionPolicy",
     "choose_dtype",
-    "configure_pipeline_for_device",
     "detect_kind",
     "dtype_name",
     "parse_meminfo",

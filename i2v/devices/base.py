@@ -26,8 +26,6 @@ _DTYPE_ALIASES = {
     "fp64": "float64",
     "double": "float64",
 }
-TRANSFORMER_FAMILY_PREFIXES = ("wan", "ltx")  # wan2.1, wan2.2, ltx-video, ltx-2: set_attention_backend
-UNET_FAMILIES = ("i2vgen-xl", "svd")  # attention processors, no set_attention_backend
 
 
 def dtype_name(dtype: Any) -> str:
@@ -93,6 +91,10 @@ class Device:
     autocast_dtype_names: ClassVar[tuple[str, ...]] = ("float16", "bfloat16")
     # Substrings of RuntimeError messages that mean "out of memory" on this backend.
     oom_markers: ClassVar[tuple[str, ...]] = ()
+    # The diffusers attention backend for transformers (None: diffusers' default), and whether UNets,
+    # whose attention processors ignore backends, get `enable_npu_flash_attention()`.
+    attention_backend_name: ClassVar[str | None] = None
+    unet_flash_attention: ClassVar[bool] = False
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -200,57 +202,10 @@ class Device:
         return isinstance(exc, RuntimeError) and any(m in str(exc) for m in self.oom_markers)
 
     # -- attention --------------------------------------------------------------------------
-    def attention_backend(self, family: str) -> str | None:
-        """diffusers attention backend name for a transformer family, or None for diffusers' default."""
-        return None
-
-    def uses_npu_flash_attention(self, family: str) -> bool:
-        """Whether UNet families get `unet.enable_npu_flash_attention()` (their processors ignore backends)."""
-        return False
-
-    def apply_attention(self, pipe: Any, family: str) -> str | None:
-        """Apply this device's attention choice to a pipeline (or a bare model); return what was set.
-
-        Transformers (Wan, LTX, LTX-2) take `set_attention_backend(name)`; UNets (I2VGen-XL, SVD)
-        ignore it, so on NPU they get `enable_npu_flash_attention()` instead. Errors from diffusers
-        (e.g. "_native_npu ... Please install torch_npu") propagate: a silent fallback would hide a
-        slow path.
-        """
-        backend = self.attention_backend(family)
-        applied = None
-        for model in _denoisers(pipe):
-            if (
-                backend is not None
-                and hasattr(model, "set_attention_backend")
-                and is_transformer_family(family)
-            ):
-                model.set_attention_backend(backend)
-                applied = backend
-            elif self.uses_npu_flash_attention(family) and hasattr(model, "enable_npu_flash_attention"):
-                model.enable_npu_flash_attention()
-                applied = "npu_flash_attention"
-        return applied
-
-    def configure_pipeline(self, pipe: Any, family: str) -> tuple[str, ...]:
-        """Apply the precision policy to a built pipeline; return what was changed (see npu.py)."""
-        from .npu import configure_pipeline_for_device
-
-        return configure_pipeline_for_device(pipe, family, self)
-
-
-def is_transformer_family(family: str) -> bool:
-    return family.lower().startswith(TRANSFORMER_FAMILY_PREFIXES)
-
-
-def _denoisers(pipe: Any) -> list[Any]:
-    """The denoising models of a pipeline (Wan 2.2 has two), or the object itself if it is a model."""
-    found = [getattr(pipe, name, None) for name in ("transformer", "transformer_2", "unet")]
-    found = [m for m in found if m is not None]
-    if found:
-        return found
-    if hasattr(pipe, "set_attention_backend") or hasattr(pipe, "enable_npu_flash_attention"):
-        return [pipe]
-    return []
+    def attention_backend(self) -> str | None:
+        """The diffusers attention backend transformers get here (`set_attention_backend`), or None for
+        diffusers' default. Which families take a backend is the family adapter's business."""
+        return self.attention_backend_name
 
 
 def read_meminfo(path: str = "/proc/meminfo") -> tuple[int, int]:

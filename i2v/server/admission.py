@@ -21,10 +21,10 @@ from typing import Any
 from i2v import catalogue
 from i2v.jobs import IdempotencyConflictError, NewJob, QueueFullError
 from i2v.jobs.paths import upload_path
-from i2v.planner import PlanRefusedError
+from i2v.planner import PlanRefusedError, plan_for
 from i2v.request import InvalidRequestError, resolve
 from i2v.server.errors import ApiError
-from i2v.server.fit import plan_request, weights_present
+from i2v.server.fit import weights_present
 from i2v.server.limits import Submission, inspect_image
 
 
@@ -66,7 +66,7 @@ def admit(service: Any, submission: Submission, owner: str, key: str | None) -> 
         )
     budget, _source = service.budget.get()
     try:
-        plan = plan_request(spec, request, budget, settings)
+        plan = plan_for(spec, request, budget, settings)
     except PlanRefusedError as exc:
         first = re.search(r"--(\w+)", exc.suggestions[0]) if exc.suggestions else None
         raise ApiError(

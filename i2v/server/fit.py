@@ -15,8 +15,8 @@ from typing import Any
 
 from i2v import catalogue
 from i2v.catalogue.spec import PRESET_NAMES, ModelSpec
-from i2v.planner import DeviceBudget, Plan, PlanRefusedError, plan
-from i2v.request import GenerationRequest, InvalidRequestError, resolve
+from i2v.planner import DeviceBudget, PlanRefusedError, plan_for
+from i2v.request import InvalidRequestError, resolve
 
 FPS_RANGE = (1, 60)
 
@@ -61,17 +61,6 @@ def weights_present(spec: ModelSpec, models_dir: Path) -> bool:
     return (Path(models_dir).expanduser() / spec.id / "model_index.json").is_file()
 
 
-def plan_request(spec: ModelSpec, request: GenerationRequest, budget: DeviceBudget, settings: Any) -> Plan:
-    return plan(
-        spec,
-        request,
-        budget,
-        dtype=settings.dtype,
-        strategy=settings.strategy,
-        headroom=settings.memory_headroom,
-    )
-
-
 def _constraints(spec: ModelSpec) -> dict[str, Any]:
     c = spec.constraints
     return {
@@ -107,7 +96,7 @@ def describe_models(budget: DeviceBudget, settings: Any) -> list[dict[str, Any]]
                     for k, v in request.to_dict().items()
                     if k in ("height", "width", "frames", "steps", "guidance", "fps")
                 }
-                p = plan_request(spec, request, budget, settings)
+                p = plan_for(spec, request, budget, settings)
                 entry.update(
                     fits=True, reason=None, plan=p.summary(), predicted_peak_mib=p.predicted_peak_mib
                 )

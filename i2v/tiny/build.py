@@ -28,6 +28,7 @@ from typing import Any
 import torch
 
 from i2v.catalogue.arch_types import Architecture, Component
+from i2v.families.base import resolve_class as resolve
 from i2v.tiny import gemma, tokenizers
 
 # tiny id -> "module:function"; the function takes the tiny id and returns an unsaved pipeline.
@@ -54,14 +55,6 @@ TOKENIZER_BUILDERS: dict[str, Callable[..., Any]] = {
     "transformers.T5TokenizerFast": tokenizers.t5_tokenizer,
     "transformers.GemmaTokenizerFast": gemma.gemma_tokenizer,
 }
-
-
-def resolve(dotted: str) -> Any:
-    """``"diffusers.WanTransformer3DModel"`` -> the class (imports the library on first use)."""
-    module_name, _, attr = dotted.rpartition(".")
-    if not module_name:
-        raise ValueError(f"expected 'library.ClassName', got {dotted!r}")
-    return getattr(importlib.import_module(module_name), attr)
 
 
 def instantiate(component: Component, device: str | torch.device | None = None) -> Any:

@@ -5,7 +5,7 @@ TINY architecture of i2v.catalogue.arch_ltx / arch_ltx2 into ``LTXImageToVideoPi
 ``LTX2ImageToVideoPipeline``. ``build_tiny_ltx_video(dest)`` and ``build_tiny_ltx2(dest)`` write
 them in the hub layout (model_index.json + sub-folders, safetensors only) through a temporary
 sibling renamed into place. LTX-2 also gets, from `write_extras`, what its modes read outside
-model_index.json (i2v.ltx2_modes): the hub's ``latent_upsampler/`` (x2 spatial upsampler, as on
+model_index.json (i2v.families.ltx2): the hub's ``latent_upsampler/`` (x2 spatial upsampler, as on
 ``Lightricks/LTX-2``), the stage-2 distilled LoRA file under the hub's name (random rank 4), and a
 ``transformer_distilled/`` (another random transformer: the tiny "distilled" weights).
 
@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from i2v.catalogue import arch_ltx, arch_ltx2
+from i2v.families.ltx2.modes import LTX2_0_CALL_KWARGS
 from i2v.tiny.build import assemble, build_tiny, instantiate
 
 _TINY = {**arch_ltx.TINY, **arch_ltx2.TINY}
@@ -32,7 +33,7 @@ SMOKE_CALL: dict[str, dict[str, Any]] = {
     "tiny-ltx-2": {
         **_CALL,
         "max_sequence_length": arch_ltx2.TINY_MAX_SEQUENCE_LENGTH,
-        **arch_ltx2.LTX2_0_CALL_KWARGS,
+        **LTX2_0_CALL_KWARGS,
     },
 }
 
@@ -56,7 +57,7 @@ def write_extras(pipe: Any, folder: Path) -> None:
     """The files LTX-2's modes read outside model_index.json (``EXTRAS`` protocol)."""
     import torch
 
-    from i2v import ltx2_modes
+    from i2v.families.ltx2 import modes as ltx2_modes
     from i2v.tiny.lora import write_random_lora
 
     folder = Path(folder)

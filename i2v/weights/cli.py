@@ -1,4 +1,5 @@
-"""`i2v fetch` behind the typer command: one output sink, exceptions mapped to a message and an exit code.
+"""`i2v fetch` behind the typer command: one output sink; exceptions become a message and an exit code
+through the one error table (`i2v.errors`, via `i2v.output.handle_errors` on the command).
 
 Exit codes: 0 fetched / verified; 2 bad arguments (unknown model, --source); 3 not fetched (--verify
 with nothing there, or an unfinished fetch); 6 a file is corrupt or truncated; 7 gated on Hugging
@@ -12,7 +13,7 @@ import os
 from pathlib import Path
 
 from i2v import catalogue
-from i2v.weights.errors import WeightsError, WeightsNotFetchedError
+from i2v.weights.errors import WeightsNotFetchedError
 
 
 def run_fetch(
@@ -25,22 +26,13 @@ def run_fetch(
     repo: str | None = None,
     json: bool = False,
 ) -> None:
-    import typer
-
-    from provision.output import Output
+    from i2v.output import Output
 
     logging.basicConfig(
         level=os.environ.get("I2V_LOG_LEVEL", "WARNING"), format="%(levelname)s %(name)s: %(message)s"
     )
     sink = Output(json)
-    try:
-        data, text = (_verify if verify else _fetch)(model, source, revision, models_dir, repo, sink)
-    except (WeightsError, catalogue.UnknownModelError, ValueError) as exc:
-        if os.environ.get("I2V_DEBUG") == "1":
-            raise
-        code = exc.exit_code if isinstance(exc, WeightsError) else 2
-        sink.error(f"{exc}\n(set I2V_DEBUG=1 for the traceback)")
-        raise typer.Exit(code) from None
+    data, text = (_verify if verify else _fetch)(model, source, revision, models_dir, repo, sink)
     sink.result(data, lambda console: console.print(text))
 
 

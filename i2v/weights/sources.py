@@ -279,7 +279,9 @@ def _modelscope_quiet() -> Iterator[None]:
 def default_sources(choice: str) -> list[Source]:
     """`auto`: ModelScope, then the `HF_ENDPOINT` mirror (if set), then the official hub."""
     if choice not in SOURCE_CHOICES:
-        raise ValueError(f"--source must be one of {', '.join(SOURCE_CHOICES)}, got {choice!r}")
+        from i2v.request import InvalidRequestError
+
+        raise InvalidRequestError("source", choice, f"one of {', '.join(SOURCE_CHOICES)}")
     chain: list[Source] = []
     if choice in ("auto", "modelscope"):
         chain.append(ModelScopeSource())

@@ -1,0 +1,31 @@
+"""Wan 2.1 I2V, Wan 2.2 TI2V-5B and Wan 2.2 I2V-A14B through diffusers' `WanImageToVideoPipeline`.
+
+A14B has two experts (`transformer` for high noise, `transformer_2` for low noise, switched at the
+pipeline's `boundary_ratio`); every lever applies to both. The VAE decodes frame by frame with a
+feature cache (no `decode_chunk_size`) and tiles; CFG runs as two batch-1 forwards a step.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from i2v.families.base import FamilyAdapter, Levers, RunContext
+
+if TYPE_CHECKING:
+    from i2v.catalogue.spec import ModelSpec
+    from i2v.request import GenerationRequest
+
+
+class Wan(FamilyAdapter):
+    family: ClassVar[str] = "wan"
+    levers: ClassVar[Levers] = Levers(lora=True, vae_tiling=True, cache_hooks=True, compile="regional")
+    denoiser_names: ClassVar[tuple[str, ...]] = ("transformer", "transformer_2")
+
+    def call_kwargs(
+        self, spec: ModelSpec, request: GenerationRequest, image: Any, ctx: RunContext
+    ) -> dict[str, Any]:
+        return super().call_kwargs(spec, request, image, ctx) | dict(
+            prompt=request.prompt,
+            negative_prompt=request.negative_prompt or None,
+            guidance_scale=request.guidance,
+        )
