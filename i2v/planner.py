@@ -8,6 +8,13 @@
 and within each rung the largest VAE decode chunk that fits (up to what pays off) is taken. The
 first rung whose predicted peak fits `headroom x free memory` wins. A request that fits nowhere
 raises `PlanRefusedError` listing smaller requests that would fit.
+
+One job over several cards (`layout`, i2v.parallel): every card holds all the weights (context
+parallelism splits the sequence, not the model) and its share of the denoiser's activations: the
+latent tokens over the context-parallel degree, and one of the two CFG passes under CFG parallel.
+Each card decodes the whole video. Such a job runs all-resident, with no cache hooks (a cache that
+skips a step on one card and not another would leave the others waiting in a collective) and no
+compile.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from i2v.catalogue.spec import ModelSpec
+from i2v.parallel.layout import Layout
 from i2v.request import GenerationRequest, resolve
 
 MIB = 1024 * 1024
@@ -81,6 +89,8 @@ class Plan:
     weights_mib: int
     relative_time: float
     notes: tuple[str, ...] = field(default=())
+    cards: int = 1
+    layout: str = "1 card"  # Layout.describe() of the cards one job runs on
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -95,10 +105,13 @@ class Plan:
             levers.append(f"cache {self.cache}")
         if self.compile != "none":
             levers.append(f"compile {self.compile}")
+        if self.cards > 1:
+            levers.append(self.layout)
+        per = " a card" if self.cards > 1 else ""
         return (
             f"{self.model} on {self.device}: "
             + ", ".join(levers)
-            + f"; predicted peak {self.predicted_peak_mib / 1024:.1f} GiB of {self.budget_mib / 1024:.1f} GiB"
+            + f"; predicted peak{per} {self.predicted_peak_mib / 1024:.1f} GiB of {self.budget_mib / 1024:.1f} GiB"
         )
 
 
@@ -157,10 +170,14 @@ def activations_mib(
     decode_chunk: int,
     vae_tiling: bool,
     forward_chunking: bool,
+    layout: Layout | None = None,
 ) -> tuple[float, float]:
+    """(denoise, decode) activations of one card in MiB."""
     m = spec.memory
     scale = DTYPE_BYTES[dtype] / 2
     denoise = m.denoise_mib_per_mtoken * latent_tokens(spec, request) / 1e6 * spec.cfg_batch
+    if layout is not None:
+        denoise /= layout.context * layout.cfg
     if forward_chunking:
         denoise *= m.forward_chunking_factor
     mpixels = request.height * request.width / 1e6
@@ -179,6 +196,7 @@ def predict_peak_mib(
     decode_chunk: int,
     vae_tiling: bool = False,
     forward_chunking: bool = False,
+    layout: Layout | None = None,
 ) -> float:
     denoise, decode = activations_mib(
         spec,
@@ -187,6 +205,7 @@ def predict_peak_mib(
         decode_chunk=decode_chunk,
         vae_tiling=vae_tiling,
         forward_chunking=forward_chunking,
+        layout=layout,
     )
     return resident_weights_mib(spec, dtype, strategy) + max(denoise, decode) + spec.memory.overhead_mib
 
@@ -216,10 +235,11 @@ def _rungs(spec: ModelSpec, strategy: str) -> list[_Rung]:
     return rungs
 
 
-def _rungs_for(spec: ModelSpec, strategy: str, budget: DeviceBudget) -> list[_Rung]:
-    # On the CPU the "device" is host memory: offloading to it again saves nothing.
+def _rungs_for(spec: ModelSpec, strategy: str, budget: DeviceBudget, cards: int = 1) -> list[_Rung]:
+    # On the CPU the "device" is host memory: offloading to it again saves nothing. A job over several
+    # cards runs resident (offload hooks under context-parallel hooks are not something diffusers tests).
     rungs = _rungs(spec, strategy)
-    return [r for r in rungs if r.strategy == "resident"] if budget.kind == "cpu" else rungs
+    return [r for r in rungs if r.strategy == "resident"] if budget.kind == "cpu" or cards > 1 else rungs
 
 
 def _decode_chunks(frames: int) -> list[int]:
@@ -248,7 +268,12 @@ def plan(
     headroom: float = 0.9,
     suggest: bool = True,
     allow_compile: bool = False,
+    layout: Layout | None = None,
 ) -> Plan:
+    """How `request` runs on one card of `budget` (one card's share when `layout` spans several)."""
+    if layout is not None and layout.cards == 1:
+        layout = None
+    cards = layout.cards if layout is not None else 1
     if dtype not in DTYPES:
         raise ValueError(f"dtype {dtype!r} is not one of {', '.join(DTYPES)}")
     if strategy != "auto" and strategy not in STRATEGIES:
@@ -262,7 +287,7 @@ def plan(
     budget_mib = int(budget.free_mib * headroom)
     total_weights = sum(weights_mib(spec, chosen).values())
     notes: list[str] = []
-    for rung in _rungs_for(spec, strategy, budget):
+    for rung in _rungs_for(spec, strategy, budget, cards):
         if rung.strategy != "resident" and total_weights > budget.host_ram_mib * 0.9 and budget.kind != "cpu":
             notes.append(
                 f"{rung.strategy} skipped: host RAM {budget.host_ram_mib} MiB cannot hold "
@@ -278,11 +303,15 @@ def plan(
                 decode_chunk=chunk,
                 vae_tiling=rung.vae_tiling,
                 forward_chunking=rung.forward_chunking,
+                layout=layout,
             )
             if peak <= budget_mib:
                 preset = spec.preset(request.preset)
-                compiles = allow_compile and budget.kind == "cuda" and rung.strategy == "resident"
+                compiles = (
+                    allow_compile and budget.kind == "cuda" and rung.strategy == "resident" and cards == 1
+                )
                 compile_mode = spec.adapter.levers.compile if compiles else "none"
+                caches = spec.adapter.levers.cache_hooks and cards == 1
                 return Plan(
                     model=spec.id,
                     device=f"{budget.kind}:{budget.name}",
@@ -292,15 +321,17 @@ def plan(
                     vae_tiling=rung.vae_tiling,
                     decode_chunk=chunk,
                     forward_chunking=rung.forward_chunking,
-                    cache=preset.cache if spec.adapter.levers.cache_hooks else None,
+                    cache=preset.cache if caches else None,
                     compile=compile_mode,
                     predicted_peak_mib=int(peak),
                     budget_mib=budget_mib,
                     weights_mib=int(resident_weights_mib(spec, chosen, rung.strategy)),
                     relative_time=SLOWDOWN[rung.strategy],
                     notes=tuple(notes),
+                    cards=cards,
+                    layout=layout.describe() if layout is not None else "1 card",
                 )
-    rungs = _rungs_for(spec, strategy, budget) or _rungs(spec, strategy)
+    rungs = _rungs_for(spec, strategy, budget, cards) or _rungs(spec, strategy)
     leanest = min(
         predict_peak_mib(
             spec,
@@ -310,6 +341,7 @@ def plan(
             decode_chunk=1,
             vae_tiling=r.vae_tiling,
             forward_chunking=r.forward_chunking,
+            layout=layout,
         )
         for r in rungs
     )
@@ -329,6 +361,7 @@ def plan(
                     decode_chunk=1,
                     vae_tiling=r.vae_tiling,
                     forward_chunking=r.forward_chunking,
+                    layout=layout,
                 )
                 for r in rungs
                 if r.strategy == "resident"
@@ -342,11 +375,19 @@ def plan(
         )
     else:
         message += f"; even the leanest strategy needs {leanest / 1024:.1f} GiB ({chosen})"
-    suggestions = _suggestions(spec, request, budget, chosen, strategy, headroom) if suggest else []
+    if cards > 1:
+        message += f" (a card's share over {layout.describe()})"
+    suggestions = _suggestions(spec, request, budget, chosen, strategy, headroom, layout) if suggest else []
     raise PlanRefusedError(message, suggestions)
 
 
-def plan_for(spec: ModelSpec, request: GenerationRequest, budget: DeviceBudget, settings: Any) -> Plan:
+def plan_for(
+    spec: ModelSpec,
+    request: GenerationRequest,
+    budget: DeviceBudget,
+    settings: Any,
+    layout: Layout | None = None,
+) -> Plan:
     """The plan under the runtime's settings (dtype, strategy, headroom, compile): the one call the engine
     makes before it runs and the API makes before it admits, so the stored plan is the plan that runs."""
     return plan(
@@ -357,6 +398,7 @@ def plan_for(spec: ModelSpec, request: GenerationRequest, budget: DeviceBudget, 
         strategy=settings.strategy,
         headroom=settings.memory_headroom,
         allow_compile=settings.compile == "auto",
+        layout=layout,
     )
 
 
@@ -367,6 +409,7 @@ def _suggestions(
     dtype: str,
     strategy: str,
     headroom: float,
+    layout: Layout | None = None,
 ) -> list[str]:
     """Smaller requests that fit: fewer frames, a smaller size, another preset."""
     c = spec.constraints
@@ -392,7 +435,14 @@ def _suggestions(
     for label, candidate in candidates:
         try:
             p = plan(
-                spec, candidate, budget, dtype=dtype, strategy=strategy, headroom=headroom, suggest=False
+                spec,
+                candidate,
+                budget,
+                dtype=dtype,
+                strategy=strategy,
+                headroom=headroom,
+                suggest=False,
+                layout=layout,
             )
         except (PlanRefusedError, ValueError):
             continue

@@ -9,6 +9,13 @@ served model ("ready", or "failed" with the reason) -> claim, run, finish, repea
 thread renews the worker row and the running job's lease every third of the lease. SIGTERM or
 SIGINT: stop claiming; a running job may finish within `drain_grace_s`, else it is handed back to
 the queue at its next step (attempt unchanged) and the process exits 0.
+
+A worker started with a card group's rendezvous (I2V_GROUP_*, by the supervisor) is rank 0 of that
+group: it alone talks to the store and writes results, and it runs every warm-up and job on all the
+group's cards (`i2v.parallel.follower.lead`), sending `Idle` while it waits so the other cards' waits
+never time out. When the group breaks (a card died, hung past the collective timeout, or ended a job
+differently), the job is failed with rank 0's own error if it had one, otherwise left for the
+supervisor to requeue, and the process exits with `EXIT_GROUP_BROKEN` so the group is restarted.
 """
 
 from __future__ import annotations
@@ -19,7 +26,6 @@ import json
 import logging
 import os
 import signal
-import socket
 import threading
 import time
 import traceback
@@ -31,6 +37,7 @@ from typing import Any
 from i2v.errors import INTERNAL_ERROR, job_code
 from i2v.jobs import JobStore, LeaseLostError, ServiceSettings
 from i2v.jobs.paths import upload_path_ok, video_path
+from i2v.parallel.group import Idle, Job, Stop, Warm
 
 log = logging.getLogger("i2v.worker")
 PROGRESS_EVERY_S = 0.25
@@ -44,10 +51,10 @@ class Drained(Exception):
     """The grace period ran out while draining; raised from the step callback."""
 
 
-def die_with_parent() -> None:
-    """Ask the kernel to SIGTERM us when the supervisor dies (Linux), so no worker outlives it."""
+def die_with_parent(sig: int = signal.SIGTERM) -> None:
+    """Ask the kernel to send `sig` when the supervisor dies (Linux), so no worker outlives it."""
     with contextlib.suppress(Exception):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        ctypes.CDLL(None, use_errno=True).prctl(1, sig)  # PR_SET_PDEATHSIG
 
 
 def rss_mib() -> int | None:
@@ -71,7 +78,7 @@ class Worker:
     ):
         self.settings = settings
         self.slot = slot or settings.device
-        self.id = worker_id or f"{socket.gethostname()}-{self.slot}-{uuid.uuid4().hex[:8]}"
+        self.id = worker_id or f"{settings.host_name()}-{self.slot}-{uuid.uuid4().hex[:8]}"
         self.store = store or JobStore.from_settings(settings)
         self.outputs = settings.outputs_path()
         self.stopping = threading.Event()
@@ -79,6 +86,7 @@ class Worker:
         self.job_id: str | None = None
         self.parent = os.getppid()
         self.engine: Any = None
+        self.group: Any = None  # i2v.parallel.group.Group when this worker is rank 0 of a card group
 
     # --- process lifecycle -------------------------------------------------------------------------
 
@@ -88,12 +96,14 @@ class Worker:
             self.stopping.set()
 
     def run(self) -> int:
+        from i2v.parallel.group import EXIT_GROUP_BROKEN, GroupBrokenError
+
         signal.signal(signal.SIGTERM, self.stop)
         signal.signal(signal.SIGINT, self.stop)
         self.store.create_schema()
         self.store.register_worker(
             self.id,
-            host=socket.gethostname(),
+            host=self.settings.host_name(),
             pid=os.getpid(),
             slot=self.slot,
             state="starting",
@@ -103,29 +113,59 @@ class Worker:
         )
         beat = threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True)
         beat.start()
+        code = 0
         try:
+            self._join_group()
             self._warm_up()
             self._loop()
+            if self.group is not None:
+                self.group.send(Stop())
+        except GroupBrokenError as exc:
+            log.error("worker %s: its card group broke (%s); exiting for a restart", self.id, exc)
+            code = EXIT_GROUP_BROKEN
         finally:
             self.stopping.set()
             beat.join(timeout=5)
             with contextlib.suppress(Exception):
                 self.store.set_worker(self.id, state="gone", job_id=None, seen_at=time.time())
             self.store.dispose()
-        return 0
+            if self.group is not None:
+                self.group.close()
+        return code
+
+    def _join_group(self) -> None:
+        from i2v.devices import select_device
+        from i2v.parallel.group import Group, Rendezvous
+
+        rendezvous = Rendezvous.from_env()
+        if rendezvous is None:
+            return
+        device = select_device(None if self.settings.device == "auto" else self.settings.device)
+        self.group = Group(rendezvous, device).start()
 
     def _warm_up(self) -> None:
         from i2v import catalogue
-        from i2v.engine import Engine
+        from i2v.engine import Engine, ensure_weights
+        from i2v.parallel.follower import WEIGHTS_READY, lead
+        from i2v.parallel.group import GroupBrokenError
         from i2v.request import resolve
 
-        self.engine = Engine(self.settings)
+        self.engine = Engine(self.settings, group=self.group)
         spec = catalogue.get(self.settings.model)
         try:
             budget = self.engine.budget(spec)
             self.store.set_worker(self.id, budget=json.dumps(asdict(budget)))
             request = resolve(spec, self.settings.preset)
-            self.engine.pipeline(spec, self.engine.plan(request))
+            if self.group is None:
+                self.engine.warm(request)
+            else:
+                try:
+                    ensure_weights(spec, self.settings)  # once, before any other card reads them
+                finally:
+                    self.group.signal(WEIGHTS_READY)
+                lead(self.group, self.engine, Warm(request.to_dict()))
+        except GroupBrokenError:
+            raise
         except Exception as exc:  # noqa: BLE001 - reported on /health/ready; the worker keeps serving
             log.error("worker %s could not load %s: %s", self.id, spec.id, exc)
             self.store.set_worker(self.id, state="failed", error=f"{type(exc).__name__}: {exc}")
@@ -146,9 +186,11 @@ class Worker:
                 job = self.store.claim(self.id)
             except Exception as exc:  # noqa: BLE001 - a database hiccup must not throw away a warm pipeline
                 log.warning("worker %s: the job store failed (%s); retrying", self.id, exc)
+                self._idle()
                 self.stopping.wait(1.0)
                 continue
             if job is None:
+                self._idle()
                 self.stopping.wait(self.settings.poll_interval_s)
                 continue
             self.job_id = job["id"]
@@ -156,6 +198,11 @@ class Worker:
                 self.run_job(job)
             finally:
                 self.job_id = None
+
+    def _idle(self) -> None:
+        """Tell the group's other cards that rank 0 is alive and has nothing for them."""
+        if self.group is not None:
+            self.group.send(Idle())
 
     def _heartbeat(self) -> None:
         every = self.settings.lease_s / 3
@@ -169,6 +216,8 @@ class Worker:
 
     def run_job(self, job: dict[str, Any]) -> None:
         from i2v.images import load_image
+        from i2v.parallel.follower import lead
+        from i2v.parallel.group import GroupBrokenError
         from i2v.request import GenerationRequest
 
         job_id = job["id"]
@@ -182,9 +231,22 @@ class Worker:
                 max_bytes=self.settings.max_upload_bytes,
                 max_pixels=self.settings.max_image_pixels,
             )
-            result = self.engine.generate(request, image, self._reporter(job_id))
+            if self.group is None:
+                result = self.engine.generate(request, image, self._reporter(job_id))
+            else:
+                result = lead(self.group, self.engine, Job(request.to_dict(), image), self._reporter(job_id))
             self._report(job_id, stage="encoding", step=request.steps, total_steps=request.steps, eta_s=0.0)
             info = self._write(result, out, request.fps)
+        except GroupBrokenError as broken:
+            own = getattr(broken, "own_error", None)
+            if own is not None and job_code(own) != INTERNAL_ERROR:
+                # Rank 0's own known failure (out of memory, a refused plan): the job fails with it. Anything
+                # else (a collective that timed out or lost its peer) is the group's, and the supervisor
+                # requeues the job (attempt + 1, up to max_attempts) when this process exits.
+                self._end(job, "failed", error_code=job_code(own), error_message=str(own)[:2000])
+            with contextlib.suppress(OSError):
+                out.unlink()
+            raise
         except JobCancelled:
             self._end(job, "cancelled")
         except Drained:

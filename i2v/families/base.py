@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+from i2v.parallel.layout import CfgSplit
+
 if TYPE_CHECKING:
     from i2v.catalogue.spec import ModelSpec
     from i2v.devices import Device
@@ -31,6 +33,7 @@ CompileMode = Literal["regional", "whole", "none"]
 # How a device's attention choice reaches the denoiser: diffusers' `set_attention_backend` (transformers),
 # `enable_npu_flash_attention()` (UNets, whose attention processors ignore backends), or not at all.
 AttentionHook = Literal["backend", "npu-flash", "none"]
+
 # Media a request can carry besides the main image, each taken by the modes that name it.
 MediaInput = Literal["last_image", "keyframes", "audio", "video", "reference_video"]
 MEDIA_INPUTS: tuple[MediaInput, ...] = ("last_image", "keyframes", "audio", "video", "reference_video")
@@ -48,6 +51,10 @@ class Levers:
     compile: CompileMode = "none"  # regional: `compile_repeated_blocks`; whole: torch.compile(denoiser)
     attention: AttentionHook = "backend"
     offload: bool = True  # diffusers' model/group/sequential offload applies to the pipeline
+    context_parallel: bool = False  # diffusers' `enable_parallelism` works on the denoisers (i2v.parallel)
+    # How the pipeline runs CFG: two forwards a step ("separate"), one forward on the pair as a batch
+    # ("batched"), or a form one card runs whole ("none"); decides whether CFG parallel applies.
+    cfg_split: CfgSplit = "none"
 
 
 @dataclass(frozen=True)
@@ -105,6 +112,7 @@ class RunContext:
     tracker: StepTracker | None
     decode_chunk: int | None
     files: ModeFiles | None = None
+    cfg_position: int = 0  # which CFG pass this card computes first (i2v.parallel; 0 on one card)
 
 
 class MissingModeWeightsError(FileNotFoundError):
@@ -144,6 +152,16 @@ class FamilyAdapter:
     def total_steps(self, spec: ModelSpec, request: GenerationRequest) -> int:
         """Denoising steps the request runs in all (the progress total)."""
         return request.steps
+
+    def attention_heads(self, spec: ModelSpec) -> int:
+        """Attention heads of the first denoiser (the Ulysses degree must divide them)."""
+        config = spec.architecture.component(self.denoiser_names[0]).config
+        heads = config.get("num_attention_heads")
+        return heads if isinstance(heads, int) else 1  # UNets: None or one per block; no context parallel
+
+    def uses_cfg(self, request: GenerationRequest) -> bool:
+        """Whether the pipeline runs a guided (conditional + unconditional) pass for ``request``."""
+        return request.guidance > 1.0
 
     def mode_files(self, spec: ModelSpec, request: GenerationRequest, folder: Path) -> ModeFiles | None:
         """Check the files the request's mode needs (raise `MissingModeWeightsError` naming them)."""
@@ -208,6 +226,27 @@ class FamilyAdapter:
 
         return apply(pipe, plan, device, self)
 
+    def context_parallel_plan(self, model: Any) -> dict[str, Any] | None:
+        """The context-parallel plan for one denoiser (None: the model class's own `_cp_plan`)."""
+        return None
+
+    def prepare_context_parallel(self, model: Any) -> None:
+        """Fix-ups a denoiser needs before diffusers' `enable_parallelism` (attention processors)."""
+
+    def cfg_pass_kwargs(self, kwargs: dict[str, Any], position: int) -> dict[str, Any]:
+        """Call arguments for the card that computes CFG pass ``position`` first ("separate" CFG).
+
+        Every card of a CFG pair runs the same pipeline loop; the card at position 1 gets the prompts
+        swapped, so its first forward of each step is the unconditional one (i2v.parallel.cfg returns
+        each card both results in the pipeline's own order). Prompt encoding is symmetric in both.
+        """
+        if position == 0:
+            return kwargs
+        swapped = dict(kwargs)
+        swapped["prompt"] = kwargs.get("negative_prompt") or ""
+        swapped["negative_prompt"] = kwargs.get("prompt") or ""
+        return swapped
+
     # --- running --------------------------------------------------------------------------------------
 
     def call_kwargs(
@@ -232,6 +271,8 @@ class FamilyAdapter:
     ) -> Output:
         """One request on a warm pipeline: LoRAs set for this request, the call, frames out."""
         kwargs = self.call_kwargs(spec, request, image, ctx)
+        if ctx.cfg_position and self.levers.cfg_split == "separate":
+            kwargs = self.cfg_pass_kwargs(kwargs, ctx.cfg_position)
         if self.levers.lora:
             from i2v.lora import activate
 
@@ -266,6 +307,7 @@ __all__ = [
     "MEDIA_INPUTS",
     "AttentionHook",
     "Backend",
+    "CfgSplit",
     "CompileMode",
     "FamilyAdapter",
     "Levers",

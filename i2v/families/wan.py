@@ -3,6 +3,11 @@
 A14B has two experts (`transformer` for high noise, `transformer_2` for low noise, switched at the
 pipeline's `boundary_ratio`); every lever applies to both. The VAE decodes frame by frame with a
 feature cache (no `decode_chunk_size`) and tiles; CFG runs as two batch-1 forwards a step.
+
+Several cards: the two CFG forwards run on two cards (the prompts swapped on the second,
+`FamilyAdapter.cfg_pass_kwargs`), the sequence is split over the rest with diffusers' own
+`WanTransformer3DModel._cp_plan` (the text and image tokens stay whole on every card: Wan 2.1's 257
+image tokens would not divide).
 """
 
 from __future__ import annotations
@@ -18,7 +23,14 @@ if TYPE_CHECKING:
 
 class Wan(FamilyAdapter):
     family: ClassVar[str] = "wan"
-    levers: ClassVar[Levers] = Levers(lora=True, vae_tiling=True, cache_hooks=True, compile="regional")
+    levers: ClassVar[Levers] = Levers(
+        lora=True,
+        vae_tiling=True,
+        cache_hooks=True,
+        compile="regional",
+        context_parallel=True,
+        cfg_split="separate",
+    )
     denoiser_names: ClassVar[tuple[str, ...]] = ("transformer", "transformer_2")
 
     def call_kwargs(
