@@ -1,5 +1,6 @@
 """Run `i2v serve` the way an operator does, for the service tests: a real subprocess listening on
-127.0.0.1:<free port>, a real SQLite file, real `i2v worker` processes running tiny pipelines on CPU.
+127.0.0.1:<free port>, a real SQLite file (or the PostgreSQL database given as `database_url`), real
+`i2v worker` processes running tiny pipelines on CPU.
 
 Each service runs in its own folder (its cwd, so no developer `.env` leaks in) and shares one
 models folder per test session, so every tiny model is built once.
@@ -142,6 +143,21 @@ class Service:
     @property
     def pid(self) -> int:
         return self.process.pid
+
+    @property
+    def db_url(self) -> str:
+        """The job store this service uses (its SQLite file unless `database_url` was given)."""
+        return self.env.get("I2V_DATABASE_URL") or f"sqlite:///{self.outputs / 'jobs.db'}"
+
+    def rows(self) -> dict[str, dict]:
+        """Every job row, read from the store directly (what survives the service)."""
+        from i2v.jobs import JobStore
+
+        store = JobStore(self.db_url)
+        try:
+            return {r["id"]: r for r in store.page(1000)}
+        finally:
+            store.dispose()
 
     def workers(self) -> list[int]:
         return children(self.pid)

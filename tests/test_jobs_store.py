@@ -1,10 +1,10 @@
-"""The job store on a real SQLite file: exact admission across threads and processes, exclusive
-claims, leases and requeues, idempotency, cancellation, and the state invariant."""
+"""The job store on a real SQLite file and on a real PostgreSQL server (tests/pg_server.py): exact
+admission across threads and processes, exclusive claims, leases and requeues, idempotency,
+cancellation, and the state invariant."""
 
 from __future__ import annotations
 
 import multiprocessing
-import os
 import threading
 import time
 import uuid
@@ -32,21 +32,9 @@ def job(key: str | None = None, digest: str = "h") -> NewJob:
     )
 
 
-POSTGRES = os.environ.get("I2V_TEST_POSTGRES_URL")  # e.g. postgresql+psycopg://user@/db?host=/run/postgresql
-
-
-@pytest.fixture(params=["sqlite", "postgresql"] if POSTGRES else ["sqlite"])
-def url(request, tmp_path):
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'jobs.db'}"
-    from sqlalchemy import create_engine
-
-    from i2v.jobs.schema import metadata
-
-    engine = create_engine(POSTGRES)
-    metadata.drop_all(engine)  # each test starts from empty tables
-    engine.dispose()
-    return POSTGRES
+@pytest.fixture
+def url(database_url):
+    return database_url
 
 
 @pytest.fixture
