@@ -191,7 +191,8 @@ class Worker:
                     max_pixels=self.settings.max_image_pixels,
                 )
             result = self.engine.generate(request, image, self._reporter(job_id))
-            self._report(job_id, stage="encoding", step=request.steps, total_steps=request.steps, eta_s=0.0)
+            steps = result.steps  # every stage's steps (a two-stage mode runs more than `request.steps`)
+            self._report(job_id, stage="encoding", step=steps, total_steps=steps, eta_s=0.0)
             extras = json.loads(job["extras"]) if job.get("extras") else {}
             info = self._write(result, out, request.fps, extras.get("extends"))
         except JobCancelled:

@@ -198,6 +198,8 @@ def test_mode_inputs_and_loras_as_extra_body(service, client, tmp_path):
         extra_body=FAST | {"mode": "keyframes", "last_image": data_url(picture(3), "image/png")},
     )
     assert keyframes.status == "completed" and keyframes.model_extra["request"]["last_image"] == "uploaded"
+    # two stages: the 2 requested guided steps + stage 2's 3 fixed ones, all counted to the end
+    assert (keyframes.model_extra["step"], keyframes.model_extra["total_steps"]) == (5, 5)
     assert uploads(service) == []  # every staged input is removed when its job ends
     models = service.client(KEY).get("/v1/models").json()
     modes = {m["name"]: m for m in next(m for m in models["models"] if m["id"] == MODEL)["modes"]}
