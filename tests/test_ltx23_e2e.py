@@ -84,12 +84,45 @@ def test_mode_runs_on_cpu(cpu_components, tiny, mode, tmp_path):
         assert any("mono input upmixed to stereo" in n for n in out.notes)
 
 
-def test_second_request_on_a_warm_worker_reads_no_weights(cpu_components, tiny):
+class TensorReads:
+    """Counts every tensor any code reads through ``safetensors.safe_open`` (what ltx-core's loader
+    calls), so a model rebuilt outside the warm cache would show up too."""
+
+    def __init__(self, monkeypatch) -> None:
+        import safetensors
+
+        self.tensors = 0
+        real, reads = safetensors.safe_open, self
+
+        class Counting:
+            def __init__(self, *args, **kwargs):
+                self._handle = real(*args, **kwargs)
+
+            def __enter__(self):
+                self._inner = self._handle.__enter__()
+                return self
+
+            def __exit__(self, *exc):
+                return self._handle.__exit__(*exc)
+
+            def get_tensor(self, name):
+                reads.tensors += 1
+                return self._inner.get_tensor(name)
+
+            def __getattr__(self, name):
+                return getattr(self._inner, name)
+
+        monkeypatch.setattr(safetensors, "safe_open", Counting)
+
+
+def test_second_request_on_a_warm_worker_reads_no_weights(cpu_components, tiny, monkeypatch):
     request = request_for("two-stage", tiny[1])
     first = run(cpu_components, request)            # cold when this test runs alone, else already warm
     before = cpu_components.stats.snapshot()
     assert before.bytes_read > 10_000_000 and before.builds["transformer"] >= 2   # stage 1, stage 2 + LoRA
+    reads = TensorReads(monkeypatch)
     second = run(cpu_components, request)
+    assert reads.tensors == 0
     after = cpu_components.stats.snapshot()
     assert after.bytes_read == before.bytes_read and after.state_dict_loads == before.state_dict_loads
     assert after.builds == before.builds and after.load_seconds == before.load_seconds
@@ -99,6 +132,27 @@ def test_second_request_on_a_warm_worker_reads_no_weights(cpu_components, tiny):
            if residency == "host"]
     assert {"text_encoder", "embeddings_processor", "transformer"} <= {kind for kind, _ in big}
     assert not any(on_device for _, on_device in big)                 # parked in host RAM after the run
+
+
+def test_images_reach_the_pipeline_with_frames_counted_from_the_start(tiny):
+    from i2v.families.ltx2_official.runner import _images
+
+    request = request_for("keyframes", tiny[1])
+    assert [(im.frame_idx, im.strength) for im in _images(request)] == [(0, 1.0), (FRAMES - 1, 0.8)]
+
+
+def test_pipelines_get_the_device_the_quantization_and_warm_ledgers(tiny):
+    from i2v.families.ltx2_official.components import WarmLedger
+
+    components = WarmComponents(tiny[0], CpuDevice())
+    one = components.pipeline("one-stage", quantization="fp8-cast")   # built, nothing loaded
+    assert isinstance(one.model_ledger, WarmLedger) and one.model_ledger.device == torch.device("cpu")
+    assert one.model_ledger.quantization.sd_ops.name == "TRANSFORMER_LINEAR_DOWNCAST_MAP"
+    two = components.pipeline("two-stage")
+    assert two.stage_2_model_ledger.loras[-1].strength == 0.8          # the distilled LoRA, as the seed runs it
+    variant = two.stage_1_model_ledger.with_additional_loras(two.stage_2_model_ledger.loras[-1:])
+    assert isinstance(variant, WarmLedger) and variant._cache is components.cache
+    assert components.pipeline("two-stage") is two and components.stats.state_dict_loads == 0
 
 
 def test_bad_request_is_refused_before_anything_loads(tiny):

@@ -223,7 +223,10 @@ class WarmLedger(ModelLedger):
 
     def _key(self, kind: ComponentKind, *source: str | None, fused: bool = False) -> ComponentKey:
         loras = tuple((str(Path(x.path).resolve()), float(x.strength)) for x in self.loras) if fused else ()
-        quant = type(self.quantization).__name__ if fused and self.quantization is not None else None
+        quant = None
+        if fused and self.quantization is not None:   # fp8-cast and fp8-scaled-mm differ in their ops
+            ops = [getattr(self.quantization.sd_ops, "name", ""), *(m.name for m in self.quantization.module_ops)]
+            quant = "+".join(ops)
         return ComponentKey(kind, tuple(str(Path(s).resolve()) for s in source if s), loras, quant)
 
     def _get(self, kind: ComponentKind, key: ComponentKey, build: Callable[[], Any]) -> Any:

@@ -22,6 +22,7 @@ from i2v.lora import LoraRef
 from . import compat
 from .components import ComponentCache, LoadStats, WarmPolicy, adopt_ledgers
 from .modes import HQ_LORA_SCALE_STAGE_1, HQ_LORA_SCALE_STAGE_2, ModeName, get
+from .npu import Quantization
 from .weights import ModelFiles
 
 
@@ -33,7 +34,17 @@ def _lora(path: str, strength: float) -> LoraPathStrengthAndSDOps:
 class PipelineKey:
     mode: ModeName
     loras: tuple[LoraRef, ...]
-    distilled_lora_scale: float | None
+    distilled_lora_scale: float | None = None      # None: the mode's (0.8 for two-stage)
+    quantization: Quantization | None = None
+
+
+def quantization_policy(name: Quantization | None) -> Any:
+    """1.0.0's ``QuantizationPolicy`` for a name (what its CLI's ``QuantizationAction`` builds)."""
+    if name is None:
+        return None
+    from ltx_core.quantization import QuantizationPolicy
+
+    return QuantizationPolicy.fp8_cast() if name == "fp8-cast" else QuantizationPolicy.fp8_scaled_mm()
 
 
 def build_pipeline(key: PipelineKey, files: ModelFiles, device: torch.device) -> Any:
@@ -42,25 +53,26 @@ def build_pipeline(key: PipelineKey, files: ModelFiles, device: torch.device) ->
     spec = get(key.mode)
     cls = getattr(import_module(f"ltx_pipelines.{spec.module}"), spec.cls)
     loras = [_lora(ref.path, ref.scale) for ref in key.loras]
+    quant = quantization_policy(key.quantization)
     gemma, up = str(files.gemma_root), str(files.upsampler_x2)
     dev, distilled = str(files.dev), str(files.distilled)
     if key.mode in ("two-stage", "keyframes", "audio-to-video"):
         scale = spec.stages[1].distilled_lora_scale if key.distilled_lora_scale is None else key.distilled_lora_scale
         return cls(checkpoint_path=dev, distilled_lora=[_lora(str(files.distilled_lora), scale)],
-                   spatial_upsampler_path=up, gemma_root=gemma, loras=loras, device=device, quantization=None)
+                   spatial_upsampler_path=up, gemma_root=gemma, loras=loras, device=device, quantization=quant)
     if key.mode == "two-stage-hq":
         return cls(checkpoint_path=dev, distilled_lora=[_lora(str(files.distilled_lora), 1.0)],
                    distilled_lora_strength_stage_1=HQ_LORA_SCALE_STAGE_1,
                    distilled_lora_strength_stage_2=HQ_LORA_SCALE_STAGE_2,
-                   spatial_upsampler_path=up, gemma_root=gemma, loras=tuple(loras), device=device, quantization=None)
+                   spatial_upsampler_path=up, gemma_root=gemma, loras=tuple(loras), device=device, quantization=quant)
     if key.mode in ("one-stage", "retake"):
-        return cls(checkpoint_path=dev, gemma_root=gemma, loras=loras, device=device, quantization=None)
+        return cls(checkpoint_path=dev, gemma_root=gemma, loras=loras, device=device, quantization=quant)
     if key.mode == "distilled":
         return cls(distilled_checkpoint_path=distilled, gemma_root=gemma, spatial_upsampler_path=up, loras=loras,
-                   device=device, quantization=None)
+                   device=device, quantization=quant)
     if key.mode == "ic-lora":
         return cls(distilled_checkpoint_path=distilled, spatial_upsampler_path=up, gemma_root=gemma, loras=loras,
-                   device=device, quantization=None)
+                   device=device, quantization=quant)
     raise AssertionError(f"no constructor for mode {key.mode!r}")
 
 
@@ -86,10 +98,11 @@ class WarmComponents:
     def stats(self) -> LoadStats:
         return self.cache.stats
 
-    def pipeline(self, mode: ModeName, loras: tuple[LoraRef, ...] = (),
-                 distilled_lora_scale: float | None = None) -> Any:
-        """The warm pipeline object for `mode` with `loras` (built, and its ledgers adopted, once)."""
-        key = PipelineKey(mode, tuple(loras), distilled_lora_scale)
+    def pipeline(self, mode: ModeName, loras: tuple[LoraRef, ...] = (), distilled_lora_scale: float | None = None,
+                 quantization: Quantization | None = None) -> Any:
+        """The warm pipeline object for `mode` with `loras` (built, and its ledgers adopted, once).
+        `quantization` must have passed `npu.check_quantization` (FP8 is CUDA-only)."""
+        key = PipelineKey(mode, tuple(loras), distilled_lora_scale, quantization)
         pipe = self._pipelines.get(key)
         if pipe is None:
             pipe = build_pipeline(key, self.files, self.torch_device)

@@ -130,7 +130,7 @@ def run(components: WarmComponents, request: Ltx23Request, progress: ProgressFn 
     channels = checked.audio.channels if checked.audio is not None else 2
     with components.lock, contextlib.ExitStack() as stack:
         audio_path = stack.enter_context(_stereo(req.audio, channels)) if req.audio is not None else None
-        pipe = components.pipeline(spec.name, req.loras)
+        pipe = components.pipeline(spec.name, req.loras, quantization=req.quantization)
         try:
             with run_scope(components.device, ticker), torch.inference_mode():
                 video, audio = _call(pipe, spec, checked, components, audio_path)
