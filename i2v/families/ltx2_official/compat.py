@@ -2,7 +2,7 @@
 
 Nothing is forked or vendored: each patch replaces one module attribute (or wraps one method)
 from outside, after checking that what it replaces still is what 1.0.0 ships - the object's
-identity where another module re-exports it, and a hash of its source (`_source_sha`: the text
+identity where another module re-exports it, and a hash of its source (`source_sha`: the text
 ``inspect.getsource`` returns, so it is the same on every Python version). A mismatch raises
 `PatchDriftError` naming the patch: a new package version must be re-read, not patched blindly.
 `install()` checks all patches before it applies any, and is idempotent.

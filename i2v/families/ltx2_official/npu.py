@@ -82,8 +82,3 @@ def mel_on_host(processor: Any, device: Device) -> Iterator[None]:
         object.__delattr__(processor, "mel_transform")
         if home_device is not None:
             transform.to(home_device)
-
-
-def float_dtype_name(device: Device) -> str:
-    """The sampler's high-precision dtype on `device`: float64 where it has it, else float32."""
-    return "float64" if device.allow_float64 else "float32"
