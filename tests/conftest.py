@@ -3,17 +3,8 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
-
-import i2v.families
-
-# Branch ltx-official only, until the families package lands on main: i2v/families.py is still a
-# module there, so i2v/families/ltx2_official/ (this branch's new package) is importable only if
-# the module is given a package path. Drop this once i2v/families/__init__.py exists.
-if not hasattr(i2v.families, "__path__"):
-    i2v.families.__path__ = [str(Path(i2v.families.__file__).with_suffix(""))]
 
 OPT_IN_MARKERS = ("cuda", "npu", "slow", "containers", "browser")
 

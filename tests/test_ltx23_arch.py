@@ -22,7 +22,7 @@ def _build(part: str):
 
     from i2v.families.ltx2_official import compat
 
-    compat.install()   # the Gemma configurator needs transformers-5 key maps to build at all
+    compat.install()  # the Gemma configurator needs transformers-5 key maps to build at all
     cfg = arch.CHECKPOINT_CONFIG
     builders = {
         "transformer": lambda: LTXModelConfigurator.from_config(cfg),
@@ -49,9 +49,9 @@ def test_config_selects_the_22b_code_paths():
     from ltx_core.model.audio_vae import VocoderWithBWE
     from ltx_core.text_encoders.gemma.feature_extractor import FeatureExtractorV2
 
-    assert isinstance(_build("vocoder"), VocoderWithBWE)                    # "bwe" in the vocoder config
+    assert isinstance(_build("vocoder"), VocoderWithBWE)  # "bwe" in the vocoder config
     assert isinstance(_build("embeddings_processor").feature_extractor, FeatureExtractorV2)
-    assert not hasattr(_build("transformer"), "caption_projection")        # projection before the connector
+    assert not hasattr(_build("transformer"), "caption_projection")  # projection before the connector
 
 
 def test_checkpoint_size_is_the_published_44_to_46_gb():

@@ -59,15 +59,18 @@ def test_guard_accepts_the_pinned_package(name):
     PATCHES[name].check(compat.pristine_targets(name))
 
 
-@pytest.mark.parametrize(("name", "key"), [
-    ("gemma-transformers-5", "create_and_populate"),
-    ("gemma-config-from-root", "_create_feature_extractor"),
-    ("device-sync", "cleanup_memory"),
-    ("step-progress", "euler_denoising_loop"),
-    ("res2s-float32", "res2s_audio_video_denoising_loop"),
-    ("res2s-float32", "_inject_sde_noise"),
-    ("mel-on-host", "waveform_to_mel"),
-])
+@pytest.mark.parametrize(
+    ("name", "key"),
+    [
+        ("gemma-transformers-5", "create_and_populate"),
+        ("gemma-config-from-root", "_create_feature_extractor"),
+        ("device-sync", "cleanup_memory"),
+        ("step-progress", "euler_denoising_loop"),
+        ("res2s-float32", "res2s_audio_video_denoising_loop"),
+        ("res2s-float32", "_inject_sde_noise"),
+        ("mel-on-host", "waveform_to_mel"),
+    ],
+)
 def test_guard_refuses_a_changed_function(name, key):
     with pytest.raises(compat.PatchDriftError, match=f"compat patch '{name}'.*{key}"):
         PATCHES[name].check(_drifted(name, key, _another_function))
@@ -79,7 +82,9 @@ def test_guard_refuses_changed_objects_around_the_functions():
     with pytest.raises(compat.PatchDriftError, match="transformers 5"):
         PATCHES["gemma-transformers-5"].check(_drifted("gemma-transformers-5", "transformers", "4.57.1"))
     with pytest.raises(compat.PatchDriftError, match="replacement"):
-        PATCHES["gemma-transformers-5"].check(_drifted("gemma-transformers-5", "GEMMA_LLM_KEY_OPS", SDOps("X")))
+        PATCHES["gemma-transformers-5"].check(
+            _drifted("gemma-transformers-5", "GEMMA_LLM_KEY_OPS", SDOps("X"))
+        )
     with pytest.raises(compat.PatchDriftError, match="is not the config module's"):
         PATCHES["gemma-config-from-root"].check(_drifted("gemma-config-from-root", "held", object()))
     with pytest.raises(compat.PatchDriftError, match="no longer imports"):
@@ -111,8 +116,8 @@ def test_device_sync_routes_to_the_run_device_and_falls_back_outside_a_run(monke
         ti2vid_two_stages.cleanup_memory()
         helpers.cleanup_memory()
     assert device.calls == ["synchronize", "empty_cache", "synchronize", "empty_cache", "synchronize"]
-    assert collections == []                 # no gc.collect() inside a warm run
-    if not torch.cuda.is_available():   # outside a run: 1.0.0's own call, which needs CUDA
+    assert collections == []  # no gc.collect() inside a warm run
+    if not torch.cuda.is_available():  # outside a run: 1.0.0's own call, which needs CUDA
         with pytest.raises((AssertionError, RuntimeError)):
             ti2vid_two_stages.torch.cuda.synchronize()
         assert ti2vid_two_stages.torch.bfloat16 is torch.bfloat16
@@ -137,15 +142,25 @@ def _res2s_inputs():
     def state(tokens: int) -> LatentState:
         g = torch.Generator().manual_seed(tokens)
         latent = torch.randn(1, tokens, 8, generator=g).to(torch.bfloat16)
-        return LatentState(latent=latent, denoise_mask=torch.ones(1, tokens, 1), positions=torch.zeros(1, 3, tokens, 2),
-                           clean_latent=torch.zeros_like(latent))
+        return LatentState(
+            latent=latent,
+            denoise_mask=torch.ones(1, tokens, 1),
+            positions=torch.zeros(1, 3, tokens, 2),
+            clean_latent=torch.zeros_like(latent),
+        )
 
     def denoise(video_state, audio_state, sigmas, step_index):
         return 0.5 * video_state.latent, 0.5 * audio_state.latent
 
     sigmas = torch.tensor([1.0, 0.6, 0.3, 0.0])
-    return dict(sigmas=sigmas, video_state=state(6), audio_state=state(4), stepper=Res2sDiffusionStep(),
-                denoise_fn=denoise, noise_seed=1)
+    return dict(
+        sigmas=sigmas,
+        video_state=state(6),
+        audio_state=state(4),
+        stepper=Res2sDiffusionStep(),
+        denoise_fn=denoise,
+        noise_seed=1,
+    )
 
 
 def test_res2s_runs_in_float32_under_the_npu_policy_only():
@@ -163,7 +178,7 @@ def test_res2s_runs_in_float32_under_the_npu_policy_only():
     with scope.run_scope(NpuPolicyOnCpu()), NpuDtypeGuard(device_type="cpu"):
         video32, _ = ti2vid_two_stages_hq.res2s_audio_video_denoising_loop(**_res2s_inputs(), **quiet)
     video64, _ = ti2vid_two_stages_hq.res2s_audio_video_denoising_loop(**_res2s_inputs(), **quiet)
-    assert video64.latent.float().abs().mean() > 1e-2        # not trivially zero
+    assert video64.latent.float().abs().mean() > 1e-2  # not trivially zero
     assert torch.allclose(video32.latent.float(), video64.latent.float(), atol=1e-3)
 
 
@@ -172,14 +187,16 @@ def test_mel_runs_on_the_host_under_the_npu_policy():
     from ltx_core.types import Audio
 
     processor = AudioProcessor(target_sample_rate=16000, mel_bins=64, mel_hop_length=160, n_fft=1024)
-    audio = Audio(waveform=torch.randn(1, 2, 4000, generator=torch.Generator().manual_seed(0)), sampling_rate=22050)
+    audio = Audio(
+        waveform=torch.randn(1, 2, 4000, generator=torch.Generator().manual_seed(0)), sampling_rate=22050
+    )
     unpatched = compat.pristine_targets("mel-on-host")["waveform_to_mel"]
     with pytest.raises(UnsupportedOnNpuError, match="complex"), NpuDtypeGuard(device_type="cpu"):
         unpatched(processor, audio)
     with scope.run_scope(NpuPolicyOnCpu()), NpuDtypeGuard(device_type="cpu"):
         mel = processor.waveform_to_mel(audio)
     assert mel.shape[-1] == 64 and mel.dtype == torch.float32
-    assert torch.equal(mel, processor.waveform_to_mel(audio))    # same maths as 1.0.0's own path
+    assert torch.equal(mel, processor.waveform_to_mel(audio))  # same maths as 1.0.0's own path
     assert isinstance(processor.mel_transform, torch.nn.Module)  # put back after the call
 
 
@@ -190,7 +207,10 @@ def test_gemma_key_map_and_populator_fit_transformers_5(tmp_path):
     from i2v.tiny.ltx23 import GEMMA_CONFIG
 
     key = "vision_tower.vision_model.encoder.layers.0.mlp.fc1.weight"
-    assert model_ledger.GEMMA_LLM_KEY_OPS.apply_to_key(key) == "model.model.vision_tower.encoder.layers.0.mlp.fc1.weight"
+    assert (
+        model_ledger.GEMMA_LLM_KEY_OPS.apply_to_key(key)
+        == "model.model.vision_tower.encoder.layers.0.mlp.fc1.weight"
+    )
     legacy = compat.pristine_targets("gemma-transformers-5")["GEMMA_LLM_KEY_OPS"]
     assert legacy.apply_to_key(key) == "model.model.vision_tower.vision_model.encoder.layers.0.mlp.fc1.weight"
     (tmp_path / "config.json").write_text(json.dumps(GEMMA_CONFIG))
@@ -212,7 +232,7 @@ def test_gemma_config_comes_from_a_root_that_differs(tmp_path):
     real = tmp_path / "real"
     real.mkdir()
     (real / "config.json").write_text(json.dumps(GEMMA3_CONFIG_FOR_LTX.to_dict()))
-    assert compat.root_gemma_config(real) is None        # the 12B root builds exactly as upstream
+    assert compat.root_gemma_config(real) is None  # the 12B root builds exactly as upstream
     tiny = tmp_path / "tiny"
     tiny.mkdir()
     (tiny / "config.json").write_text(json.dumps(GEMMA_CONFIG))

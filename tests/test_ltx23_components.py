@@ -56,16 +56,23 @@ def test_host_residency_keeps_one_big_model_on_the_device_at_a_time():
     c, device = cache(WarmPolicy(text="host", transformer="host"))
     c.get(key("text_encoder"), lambda: torch.nn.Linear(4, 4))
     c.get(key("video_encoder"), lambda: torch.nn.Linear(4, 4))
-    assert on_device(c) == {"text_encoder:/models/a.safetensors": True, "video_encoder:/models/a.safetensors": True}
-    c.get(key("transformer"), lambda: torch.nn.Linear(4, 4))      # the pipeline has dropped Gemma by now
+    assert on_device(c) == {
+        "text_encoder:/models/a.safetensors": True,
+        "video_encoder:/models/a.safetensors": True,
+    }
+    c.get(key("transformer"), lambda: torch.nn.Linear(4, 4))  # the pipeline has dropped Gemma by now
     assert on_device(c)["text_encoder:/models/a.safetensors"] is False and device.emptied == 1
     c.get(key("transformer", "b"), lambda: torch.nn.Linear(4, 4))  # the LoRA-fused stage-2 variant
     assert on_device(c)["transformer:/models/a.safetensors"] is False
-    c.get(key("text_encoder"), lambda: torch.nn.Linear(4, 4))      # next request: Gemma back, warm
+    c.get(key("text_encoder"), lambda: torch.nn.Linear(4, 4))  # next request: Gemma back, warm
     assert on_device(c)["text_encoder:/models/a.safetensors"] is True and c.stats.builds["text_encoder"] == 1
     c.park()
-    assert on_device(c) == {"video_encoder:/models/a.safetensors": True, "transformer:/models/a.safetensors": False,
-                            "transformer:/models/b.safetensors": False, "text_encoder:/models/a.safetensors": False}
+    assert on_device(c) == {
+        "video_encoder:/models/a.safetensors": True,
+        "transformer:/models/a.safetensors": False,
+        "transformer:/models/b.safetensors": False,
+        "text_encoder:/models/a.safetensors": False,
+    }
 
 
 def test_device_residency_never_parks_and_budgets_drop_the_least_recently_used():
@@ -73,10 +80,10 @@ def test_device_residency_never_parks_and_budgets_drop_the_least_recently_used()
     c, _ = cache(WarmPolicy(device_budget_bytes=int(2.5 * size)))
     for name in ("a", "b", "c"):
         c.get(key("transformer", name), lambda: torch.nn.Linear(8, 8))
-    c.get(key("transformer", "a"), lambda: torch.nn.Linear(8, 8))    # a was dropped: rebuilt
+    c.get(key("transformer", "a"), lambda: torch.nn.Linear(8, 8))  # a was dropped: rebuilt
     assert c.stats.builds["transformer"] == 4
     assert [k.source[0] for k, *_ in c.resident()] == ["/models/c.safetensors", "/models/a.safetensors"]
-    c.park()                                                        # device-resident: stays put
+    c.park()  # device-resident: stays put
     assert all(here for _, _, here, _ in c.resident())
 
 
@@ -86,7 +93,7 @@ def test_a_model_with_weights_missing_from_the_file_is_an_error():
     def half_loaded():
         with torch.device("meta"):
             module = torch.nn.Linear(2, 2)
-        module.weight = torch.nn.Parameter(torch.zeros(2, 2))   # the bias never arrived
+        module.weight = torch.nn.Parameter(torch.zeros(2, 2))  # the bias never arrived
         return module
 
     with pytest.raises(MissingWeightsError, match=r"upsampler from /models/a.safetensors: 1 tensors.*bias"):

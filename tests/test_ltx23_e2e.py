@@ -41,14 +41,19 @@ def tiny(tmp_path_factory):
 def request_for(mode: str, media: dict) -> Ltx23Request:
     first, last = ImageInput(str(media["first"]), 0, 1.0), ImageInput(str(media["last"]), -1, 0.8)
     inputs = {
-        "two-stage": dict(images=(first,)), "two-stage-hq": dict(images=(first,)), "one-stage": dict(images=(first,)),
-        "distilled": dict(images=(first,)), "keyframes": dict(images=(first, last)),
+        "two-stage": dict(images=(first,)),
+        "two-stage-hq": dict(images=(first,)),
+        "one-stage": dict(images=(first,)),
+        "distilled": dict(images=(first,)),
+        "keyframes": dict(images=(first, last)),
         "audio-to-video": dict(audio=str(media["audio"])),
         "retake": dict(source_video=str(media["video"]), retake_start_s=0.1, retake_end_s=0.3),
         "ic-lora": dict(reference_video=str(media["video"]), loras=(LoraRef(str(media["ic_lora"]), 1.0),)),
     }[mode]
     size = {} if mode == "retake" else dict(height=SIZE, width=SIZE, frames=FRAMES, fps=FPS)
-    return Ltx23Request(mode=mode, prompt="a red ball rolls across a table", steps=STEPS, seed=3, **size, **inputs)
+    return Ltx23Request(
+        mode=mode, prompt="a red ball rolls across a table", steps=STEPS, seed=3, **size, **inputs
+    )
 
 
 def check_output(out, mode: str, progress: list, tmp_path) -> None:
@@ -62,9 +67,17 @@ def check_output(out, mode: str, progress: list, tmp_path) -> None:
     assert 0.7 * duration <= out.audio.shape[1] / out.sample_rate <= 1.3 * duration
     total = MODES[mode].total_steps(STEPS)
     assert progress == [(i, total) for i in range(1, total + 1)]
-    info = write_mp4(out.frames, tmp_path / f"{mode}.mp4", fps=out.fps, audio=out.audio, audio_sample_rate=out.sample_rate)
+    info = write_mp4(
+        out.frames, tmp_path / f"{mode}.mp4", fps=out.fps, audio=out.audio, audio_sample_rate=out.sample_rate
+    )
     back = probe_mp4(info.path)
-    assert (back.frames, back.width, back.height, back.has_audio, back.audio_channels) == (FRAMES, SIZE, SIZE, True, 2)
+    assert (back.frames, back.width, back.height, back.has_audio, back.audio_channels) == (
+        FRAMES,
+        SIZE,
+        SIZE,
+        True,
+        2,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -77,9 +90,13 @@ def cpu_components(tiny):
 @pytest.mark.parametrize("mode", list(MODES))
 def test_mode_runs_on_cpu(cpu_components, tiny, mode, tmp_path):
     progress: list[tuple[int, int]] = []
-    out = run(cpu_components, request_for(mode, tiny[1]), progress=lambda done, total: progress.append((done, total)))
+    out = run(
+        cpu_components,
+        request_for(mode, tiny[1]),
+        progress=lambda done, total: progress.append((done, total)),
+    )
     check_output(out, mode, progress, tmp_path)
-    if mode == "audio-to-video":   # the output carries the input track (mono 22.05 kHz, upmixed)
+    if mode == "audio-to-video":  # the output carries the input track (mono 22.05 kHz, upmixed)
         assert out.sample_rate == 22050 and np.allclose(out.audio[0], out.audio[1])
         assert any("mono input upmixed to stereo" in n for n in out.notes)
 
@@ -117,21 +134,24 @@ class TensorReads:
 
 def test_second_request_on_a_warm_worker_reads_no_weights(cpu_components, tiny, monkeypatch):
     request = request_for("two-stage", tiny[1])
-    first = run(cpu_components, request)            # cold when this test runs alone, else already warm
+    first = run(cpu_components, request)  # cold when this test runs alone, else already warm
     before = cpu_components.stats.snapshot()
-    assert before.bytes_read > 10_000_000 and before.builds["transformer"] >= 2   # stage 1, stage 2 + LoRA
+    assert before.bytes_read > 10_000_000 and before.builds["transformer"] >= 2  # stage 1, stage 2 + LoRA
     reads = TensorReads(monkeypatch)
     second = run(cpu_components, request)
     assert reads.tensors == 0
     after = cpu_components.stats.snapshot()
     assert after.bytes_read == before.bytes_read and after.state_dict_loads == before.state_dict_loads
     assert after.builds == before.builds and after.load_seconds == before.load_seconds
-    assert sum(after.hits.values()) - sum(before.hits.values()) >= 9   # every model of the run served warm
-    assert np.array_equal(first.frames, second.frames)                # same seed, same models
-    big = [(k.kind, on_device) for k, residency, on_device, _ in cpu_components.cache.resident()
-           if residency == "host"]
+    assert sum(after.hits.values()) - sum(before.hits.values()) >= 9  # every model of the run served warm
+    assert np.array_equal(first.frames, second.frames)  # same seed, same models
+    big = [
+        (k.kind, on_device)
+        for k, residency, on_device, _ in cpu_components.cache.resident()
+        if residency == "host"
+    ]
     assert {"text_encoder", "embeddings_processor", "transformer"} <= {kind for kind, _ in big}
-    assert not any(on_device for _, on_device in big)                 # parked in host RAM after the run
+    assert not any(on_device for _, on_device in big)  # parked in host RAM after the run
 
 
 def test_images_reach_the_pipeline_with_frames_counted_from_the_start(tiny):
@@ -145,11 +165,11 @@ def test_pipelines_get_the_device_the_quantization_and_warm_ledgers(tiny):
     from i2v.families.ltx2_official.components import WarmLedger
 
     components = WarmComponents(tiny[0], CpuDevice())
-    one = components.pipeline("one-stage", quantization="fp8-cast")   # built, nothing loaded
+    one = components.pipeline("one-stage", quantization="fp8-cast")  # built, nothing loaded
     assert isinstance(one.model_ledger, WarmLedger) and one.model_ledger.device == torch.device("cpu")
     assert one.model_ledger.quantization.sd_ops.name == "TRANSFORMER_LINEAR_DOWNCAST_MAP"
     two = components.pipeline("two-stage")
-    assert two.stage_2_model_ledger.loras[-1].strength == 0.8          # the distilled LoRA, as the seed runs it
+    assert two.stage_2_model_ledger.loras[-1].strength == 0.8  # the distilled LoRA, as the seed runs it
     variant = two.stage_1_model_ledger.with_additional_loras(two.stage_2_model_ledger.loras[-1:])
     assert isinstance(variant, WarmLedger) and variant._cache is components.cache
     assert components.pipeline("two-stage") is two and components.stats.state_dict_loads == 0
@@ -158,7 +178,10 @@ def test_pipelines_get_the_device_the_quantization_and_warm_ledgers(tiny):
 def test_bad_request_is_refused_before_anything_loads(tiny):
     components = WarmComponents(tiny[0], CpuDevice())
     with pytest.raises(InvalidRequestError, match="`audio` = None"):
-        run(components, Ltx23Request(mode="audio-to-video", prompt="x", height=SIZE, width=SIZE, frames=FRAMES))
+        run(
+            components,
+            Ltx23Request(mode="audio-to-video", prompt="x", height=SIZE, width=SIZE, frames=FRAMES),
+        )
     assert components.stats.state_dict_loads == 0 and not components.stats.builds
 
 

@@ -19,10 +19,11 @@ from i2v.families.ltx2_official.weights import ModelFiles
 
 
 def test_package_import_is_torch_free():
-    code = ("import i2v.families, pathlib, sys; i2v.families.__path__ = [str(pathlib.Path(i2v.families.__file__)"
-            ".with_suffix(''))]; import i2v.families.ltx2_official as p; from i2v.families.ltx2_official import "
-            "validate, phases, arch, weights, npu, scope, media; print(sorted(m for m in sys.modules "
-            "if m.split('.')[0] in ('torch', 'ltx_core', 'ltx_pipelines', 'torchaudio')))")
+    code = (
+        "import sys; import i2v.families.ltx2_official as p; from i2v.families.ltx2_official import "
+        "validate, phases, arch, weights, npu, scope, media; print(sorted(m for m in sys.modules "
+        "if m.split('.')[0] in ('torch', 'ltx_core', 'ltx_pipelines', 'torchaudio')))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
@@ -60,14 +61,34 @@ def test_defaults_match_the_package_cli():
     )
 
     def cli(parser):
-        a = parser.parse_args(["--checkpoint-path", "c", "--gemma-root", "g", "--prompt", "p", "--output-path", "o",
-                               *(["--distilled-lora", "l", "--spatial-upsampler-path", "u"]
-                                 if parser is not one else [])])
-        return a.height, a.width, a.num_frames, a.frame_rate, a.num_inference_steps, a.video_cfg_guidance_scale
+        a = parser.parse_args(
+            [
+                "--checkpoint-path",
+                "c",
+                "--gemma-root",
+                "g",
+                "--prompt",
+                "p",
+                "--output-path",
+                "o",
+                *(["--distilled-lora", "l", "--spatial-upsampler-path", "u"] if parser is not one else []),
+            ]
+        )
+        return (
+            a.height,
+            a.width,
+            a.num_frames,
+            a.frame_rate,
+            a.num_inference_steps,
+            a.video_cfg_guidance_scale,
+        )
 
     one = default_1_stage_arg_parser()
-    for name, parser in (("one-stage", one), ("two-stage", default_2_stage_arg_parser()),
-                         ("two-stage-hq", hq_2_stage_arg_parser())):
+    for name, parser in (
+        ("one-stage", one),
+        ("two-stage", default_2_stage_arg_parser()),
+        ("two-stage-hq", hq_2_stage_arg_parser()),
+    ):
         d = MODES[name].defaults
         assert cli(parser) == (d.height, d.width, d.frames, d.fps, d.steps, d.video_cfg), name
 
@@ -77,9 +98,15 @@ def test_every_mode_has_its_weight_files_and_two_stage_modes_the_x2_upsampler():
         roles = [f.role for f in files_for(name)]
         assert "gemma" in roles and ("dev" in roles or "distilled" in roles), name
         assert ("upsampler-x2" in roles) == spec.two_stage, name
-        assert all(f.repo in ("Lightricks/LTX-2.3", "google/gemma-3-12b-it-qat-q4_0-unquantized") for f in files_for(name))
+        assert all(
+            f.repo in ("Lightricks/LTX-2.3", "google/gemma-3-12b-it-qat-q4_0-unquantized")
+            for f in files_for(name)
+        )
     assert [f.filename for f in files_for("distilled")] == [
-        "ltx-2.3-22b-distilled-1.1.safetensors", "ltx-2.3-spatial-upscaler-x2-1.1.safetensors", None]
+        "ltx-2.3-22b-distilled-1.1.safetensors",
+        "ltx-2.3-spatial-upscaler-x2-1.1.safetensors",
+        None,
+    ]
 
 
 def test_model_files_require_names_what_is_missing(tmp_path):
@@ -87,7 +114,9 @@ def test_model_files_require_names_what_is_missing(tmp_path):
     (tmp_path / "LTX-2.3" / "ltx-2.3-22b-dev.safetensors").write_bytes(b"")
     files = ModelFiles.locate(tmp_path)
     assert files.dev is not None and files.gemma_root is None
-    with pytest.raises(FileNotFoundError, match="ltx-2.3-22b-distilled-lora-384-1.1.safetensors.*google/gemma"):
+    with pytest.raises(
+        FileNotFoundError, match="ltx-2.3-22b-distilled-lora-384-1.1.safetensors.*google/gemma"
+    ):
         files.require("two-stage")
 
 
@@ -100,9 +129,9 @@ def test_phases_never_hold_two_big_models_and_cover_the_mode():
         parts = phases.parts_of(name)
         assert ("upsampler" in parts) == spec.two_stage
         assert ("audio_encoder" in parts) == (name in ("audio-to-video", "retake"))
-    assert phases.transformer_variants("two-stage") == 2      # dev, and dev + distilled LoRA 0.8
-    assert phases.transformer_variants("distilled") == 1      # one transformer for both stages
-    assert phases.transformer_variants("ic-lora") == 2        # IC-LoRA fused into stage 1 only
+    assert phases.transformer_variants("two-stage") == 2  # dev, and dev + distilled LoRA 0.8
+    assert phases.transformer_variants("distilled") == 1  # one transformer for both stages
+    assert phases.transformer_variants("ic-lora") == 2  # IC-LoRA fused into stage 1 only
 
 
 def test_peak_bytes_follow_the_phases():
@@ -113,7 +142,10 @@ def test_peak_bytes_follow_the_phases():
     assert phases.upstream_peak_bytes("distilled") == b("transformer") + b("video_encoder") + b("upsampler")
     warm_two = phases.warm_device_bytes("two-stage", big_on_host=False)
     # A second transformer variant (LoRA-fused stage 2) and the upsampler are what two-stage adds.
-    assert warm_two - phases.warm_device_bytes("one-stage", big_on_host=False) == b("transformer") + b("upsampler")
+    assert warm_two - phases.warm_device_bytes("one-stage", big_on_host=False) == b("transformer") + b(
+        "upsampler"
+    )
     # With the big models in host RAM the device keeps one transformer and the small models.
     assert phases.warm_device_bytes("two-stage", big_on_host=True) == (
-        warm_two - b("text_encoder") - b("embeddings_processor") - b("transformer"))
+        warm_two - b("text_encoder") - b("embeddings_processor") - b("transformer")
+    )

@@ -46,40 +46,93 @@ BUILDER_VERSION = 1
 GEMMA_VOCAB = 384
 
 _TRANSFORMER = {
-    "num_attention_heads": 2, "attention_head_dim": 16, "cross_attention_dim": 32, "num_layers": 2,
-    "audio_num_attention_heads": 2, "audio_attention_head_dim": 8, "audio_cross_attention_dim": 16,
-    "connector_num_attention_heads": 2, "connector_attention_head_dim": 16, "connector_num_layers": 1,
-    "audio_connector_num_attention_heads": 2, "audio_connector_attention_head_dim": 8,
+    "num_attention_heads": 2,
+    "attention_head_dim": 16,
+    "cross_attention_dim": 32,
+    "num_layers": 2,
+    "audio_num_attention_heads": 2,
+    "audio_attention_head_dim": 8,
+    "audio_cross_attention_dim": 16,
+    "connector_num_attention_heads": 2,
+    "connector_attention_head_dim": 16,
+    "connector_num_layers": 1,
+    "audio_connector_num_attention_heads": 2,
+    "audio_connector_attention_head_dim": 8,
 }
 _VAE = {
-    "encoder_blocks": [["compress_space_res", {"multiplier": 1}], ["compress_time_res", {"multiplier": 1}],
-                       ["compress_all_res", {"multiplier": 1}], ["compress_all_res", {"multiplier": 1}]],
-    "decoder_blocks": [["compress_space", {"multiplier": 2}], ["compress_time", {"multiplier": 2}],
-                       ["compress_all", {"multiplier": 1}], ["compress_all", {"multiplier": 2}]],
+    "encoder_blocks": [
+        ["compress_space_res", {"multiplier": 1}],
+        ["compress_time_res", {"multiplier": 1}],
+        ["compress_all_res", {"multiplier": 1}],
+        ["compress_all_res", {"multiplier": 1}],
+    ],
+    "decoder_blocks": [
+        ["compress_space", {"multiplier": 2}],
+        ["compress_time", {"multiplier": 2}],
+        ["compress_all", {"multiplier": 1}],
+        ["compress_all", {"multiplier": 2}],
+    ],
     "decoder_base_channels": 8,
 }
 _AUDIO_DDCONFIG = {"ch_mult": [1, 1, 1], "num_res_blocks": 0}
-_VOCODER = {"upsample_initial_channel": 64, "resblock_kernel_sizes": [3], "resblock_dilation_sizes": [[1, 3, 5]]}
+_VOCODER = {
+    "upsample_initial_channel": 64,
+    "resblock_kernel_sizes": [3],
+    "resblock_dilation_sizes": [[1, 3, 5]],
+}
 _BWE = {"upsample_initial_channel": 32, "resblock_kernel_sizes": [3], "resblock_dilation_sizes": [[1, 3, 5]]}
 UPSAMPLER_CONFIG = {**arch.UPSAMPLER_CONFIG, "mid_channels": 32, "num_blocks_per_stage": 1}
 GEMMA_CONFIG: dict[str, Any] = {
-    "architectures": ["Gemma3ForConditionalGeneration"], "model_type": "gemma3", "torch_dtype": "bfloat16",
-    "boi_token_index": GEMMA_VOCAB - 3, "eoi_token_index": GEMMA_VOCAB - 2, "image_token_index": GEMMA_VOCAB - 1,
-    "mm_tokens_per_image": 4, "eos_token_id": [1], "pad_token_id": 0, "bos_token_id": 2,
+    "architectures": ["Gemma3ForConditionalGeneration"],
+    "model_type": "gemma3",
+    "torch_dtype": "bfloat16",
+    "boi_token_index": GEMMA_VOCAB - 3,
+    "eoi_token_index": GEMMA_VOCAB - 2,
+    "image_token_index": GEMMA_VOCAB - 1,
+    "mm_tokens_per_image": 4,
+    "eos_token_id": [1],
+    "pad_token_id": 0,
+    "bos_token_id": 2,
     "text_config": {
-        "model_type": "gemma3_text", "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
-        "num_key_value_heads": 1, "head_dim": 16, "intermediate_size": 64, "vocab_size": GEMMA_VOCAB,
-        "query_pre_attn_scalar": 16, "sliding_window": 64, "max_position_embeddings": 2048,
-        "rope_scaling": {"rope_type": "linear", "factor": 8.0}, "rope_theta": 1000000.0,
-        "rope_local_base_freq": 10000.0, "hidden_activation": "gelu_pytorch_tanh", "rms_norm_eps": 1e-6,
+        "model_type": "gemma3_text",
+        "hidden_size": 32,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "num_key_value_heads": 1,
+        "head_dim": 16,
+        "intermediate_size": 64,
+        "vocab_size": GEMMA_VOCAB,
+        "query_pre_attn_scalar": 16,
+        "sliding_window": 64,
+        "max_position_embeddings": 2048,
+        "rope_scaling": {"rope_type": "linear", "factor": 8.0},
+        "rope_theta": 1000000.0,
+        "rope_local_base_freq": 10000.0,
+        "hidden_activation": "gelu_pytorch_tanh",
+        "rms_norm_eps": 1e-6,
     },
     "vision_config": {
-        "model_type": "siglip_vision_model", "hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2,
-        "intermediate_size": 32, "image_size": 56, "patch_size": 14, "vision_use_head": False,
+        "model_type": "siglip_vision_model",
+        "hidden_size": 16,
+        "num_hidden_layers": 1,
+        "num_attention_heads": 2,
+        "intermediate_size": 32,
+        "image_size": 56,
+        "patch_size": 14,
+        "vision_use_head": False,
     },
 }
-_LORA_TARGETS = ("attn1.to_q", "attn1.to_k", "attn1.to_v", "attn1.to_out.0", "attn2.to_q", "ff.net.0.proj",
-                 "ff.net.2", "audio_attn1.to_q", "audio_attn1.to_v")
+_LORA_TARGETS = (
+    "attn1.to_q",
+    "attn1.to_k",
+    "attn1.to_v",
+    "attn1.to_out.0",
+    "attn2.to_q",
+    "ff.net.0.proj",
+    "ff.net.2",
+    "audio_attn1.to_q",
+    "audio_attn1.to_v",
+)
 
 
 def checkpoint_config() -> dict[str, Any]:
@@ -127,7 +180,7 @@ def _stft_buffers(vocoder: torch.nn.Module) -> None:
     basis = np.fft.rfft(np.eye(n_fft))
     forward = np.concatenate([basis.real.T, basis.imag.T]) * window[None, :]
     stft.forward_basis.copy_(torch.tensor(forward[:, None, :], dtype=torch.float32))
-    stft.inverse_basis.copy_(torch.tensor(forward[:, None, :], dtype=torch.float32))   # unused by forward()
+    stft.inverse_basis.copy_(torch.tensor(forward[:, None, :], dtype=torch.float32))  # unused by forward()
     n_mels, n_freqs = vocoder.mel_stft.mel_basis.shape
     fb = melscale_fbanks(n_freqs, 0.0, 8000.0, n_mels, 16000, norm="slaney", mel_scale="slaney")
     vocoder.mel_stft.mel_basis.copy_(fb.T)
@@ -150,9 +203,12 @@ def _checkpoint_tensors(cfg: dict[str, Any], seed: int) -> dict[str, torch.Tenso
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     parts = {
-        "transformer": LTXModelConfigurator.from_config(cfg), "vae_enc": VideoEncoderConfigurator.from_config(cfg),
-        "vae_dec": VideoDecoderConfigurator.from_config(cfg), "aud_enc": AudioEncoderConfigurator.from_config(cfg),
-        "aud_dec": AudioDecoderConfigurator.from_config(cfg), "vocoder": VocoderConfigurator.from_config(cfg),
+        "transformer": LTXModelConfigurator.from_config(cfg),
+        "vae_enc": VideoEncoderConfigurator.from_config(cfg),
+        "vae_dec": VideoDecoderConfigurator.from_config(cfg),
+        "aud_enc": AudioEncoderConfigurator.from_config(cfg),
+        "aud_dec": AudioDecoderConfigurator.from_config(cfg),
+        "vocoder": VocoderConfigurator.from_config(cfg),
         "text": EmbeddingsProcessorConfigurator.from_config(cfg),
     }
     for module in parts.values():
@@ -168,8 +224,12 @@ def _checkpoint_tensors(cfg: dict[str, Any], seed: int) -> dict[str, torch.Tenso
     sd |= _prefixed("audio_vae.decoder.", parts["aud_dec"], skip="per_channel_statistics.")
     sd |= _prefixed("audio_vae.per_channel_statistics.", parts["aud_enc"].per_channel_statistics)
     sd |= _prefixed("vocoder.", parts["vocoder"])
-    sd |= _prefixed("text_embedding_projection.video_aggregate_embed.", text.feature_extractor.video_aggregate_embed)
-    sd |= _prefixed("text_embedding_projection.audio_aggregate_embed.", text.feature_extractor.audio_aggregate_embed)
+    sd |= _prefixed(
+        "text_embedding_projection.video_aggregate_embed.", text.feature_extractor.video_aggregate_embed
+    )
+    sd |= _prefixed(
+        "text_embedding_projection.audio_aggregate_embed.", text.feature_extractor.audio_aggregate_embed
+    )
     sd |= _prefixed("model.diffusion_model.video_embeddings_connector.", text.video_connector)
     sd |= _prefixed("model.diffusion_model.audio_embeddings_connector.", text.audio_connector)
     return {k: v.detach().to(torch.bfloat16).contiguous() for k, v in sd.items()}
@@ -186,16 +246,23 @@ def lora_tensors(cfg: dict[str, Any], seed: int, rank: int = 4) -> dict[str, tor
     for key, shape in shapes.items():
         module = key.removesuffix(".weight")
         if key.endswith(".weight") and len(shape) == 2 and module.endswith(_LORA_TARGETS):
-            out[f"diffusion_model.{module}.lora_A.weight"] = 0.1 * torch.randn(rank, shape[1], generator=generator)
-            out[f"diffusion_model.{module}.lora_B.weight"] = 0.1 * torch.randn(shape[0], rank, generator=generator)
+            out[f"diffusion_model.{module}.lora_A.weight"] = 0.1 * torch.randn(
+                rank, shape[1], generator=generator
+            )
+            out[f"diffusion_model.{module}.lora_B.weight"] = 0.1 * torch.randn(
+                shape[0], rank, generator=generator
+            )
     return {k: v.to(torch.bfloat16) for k, v in out.items()}
 
 
 def write_ic_lora(path: str | Path, seed: int = 7, reference_downscale_factor: int = 1) -> Path:
     """An IC-LoRA file for the tiny transformer (with the metadata ic_lora.py reads)."""
     path = Path(path)
-    save_file(lora_tensors(checkpoint_config(), seed), str(path),
-              metadata={"reference_downscale_factor": str(reference_downscale_factor)})
+    save_file(
+        lora_tensors(checkpoint_config(), seed),
+        str(path),
+        metadata={"reference_downscale_factor": str(reference_downscale_factor)},
+    )
     return path
 
 
@@ -207,15 +274,18 @@ def _write_gemma(folder: Path, seed: int) -> None:
     torch.manual_seed(seed)
     model = Gemma3ForConditionalGeneration(config)
     # The legacy layout of the hub's Gemma 3 checkpoints, which 1.0.0's GEMMA_LLM_KEY_OPS maps.
-    renames = (("model.language_model.", "language_model.model."), ("model.vision_tower.", "vision_tower.vision_model."),
-               ("model.multi_modal_projector.", "multi_modal_projector."))
+    renames = (
+        ("model.language_model.", "language_model.model."),
+        ("model.vision_tower.", "vision_tower.vision_model."),
+        ("model.multi_modal_projector.", "multi_modal_projector."),
+    )
     sd = {}
     for key, value in model.state_dict().items():
         if key == "lm_head.weight":
-            continue   # tied to the embeddings; the key map duplicates embed_tokens into it
+            continue  # tied to the embeddings; the key map duplicates embed_tokens into it
         for old, new in renames:
             if key.startswith(old):
-                key = new + key[len(old):]
+                key = new + key[len(old) :]
         sd[key] = value.detach().to(torch.bfloat16).contiguous()
     save_file(sd, str(folder / "model.safetensors"), metadata={"format": "pt"})
     (folder / "config.json").write_text(json.dumps(GEMMA_CONFIG, indent=1))
@@ -224,10 +294,11 @@ def _write_gemma(folder: Path, seed: int) -> None:
     # Gemma3Processor reads boi/eoi/image tokens off the tokenizer (the hub's tokenizer_config has them).
     tok_config_path = folder / "tokenizer_config.json"
     tok_config = json.loads(tok_config_path.read_text())
-    tok_config["extra_special_tokens"] = dict(zip(("boi_token", "eoi_token", "image_token"), IMAGE_TOKENS,
-                                                  strict=True))
+    tok_config["extra_special_tokens"] = dict(
+        zip(("boi_token", "eoi_token", "image_token"), IMAGE_TOKENS, strict=True)
+    )
     tok_config_path.write_text(json.dumps(tok_config, indent=1))
-    (folder / "tokenizer.model").write_bytes(b"")   # found by name; tokenizer.json is what loads
+    (folder / "tokenizer.model").write_bytes(b"")  # found by name; tokenizer.json is what loads
     size = GEMMA_CONFIG["vision_config"]["image_size"]
     Gemma3ImageProcessor(size={"height": size, "width": size}).save_pretrained(str(folder))
 
@@ -250,11 +321,20 @@ def build(dest: str | Path) -> Path:
         # The text projection's input width is the tiny Gemma's hidden size x (layers + 1).
         with compat.gemma_config_for(tmp / GEMMA_FOLDER):
             for role, seed in (("dev", 0), ("distilled", 1)):
-                save_file(_checkpoint_tensors(cfg, seed), str(ltx / WEIGHT_FILES[role].filename), metadata=meta)
+                save_file(
+                    _checkpoint_tensors(cfg, seed), str(ltx / WEIGHT_FILES[role].filename), metadata=meta
+                )
         save_file(lora_tensors(cfg, seed=5), str(ltx / WEIGHT_FILES["distilled-lora"].filename))
         _write_upsampler(ltx / WEIGHT_FILES["upsampler-x2"].filename)
-        (tmp / "tiny.json").write_text(json.dumps({"id": TINY_ID, "fingerprint": fingerprint(),
-                                                    "note": "random weights, for tests; not a usable model"}))
+        (tmp / "tiny.json").write_text(
+            json.dumps(
+                {
+                    "id": TINY_ID,
+                    "fingerprint": fingerprint(),
+                    "note": "random weights, for tests; not a usable model",
+                }
+            )
+        )
         if dest.exists():
             shutil.rmtree(dest)
         os.replace(tmp, dest)
@@ -269,8 +349,11 @@ def _write_upsampler(path: Path) -> None:
 
     torch.manual_seed(2)
     model = LatentUpsamplerConfigurator.from_config(UPSAMPLER_CONFIG)
-    save_file({k: v.detach().to(torch.bfloat16).contiguous() for k, v in model.state_dict().items()}, str(path),
-              metadata={"config": json.dumps(UPSAMPLER_CONFIG)})
+    save_file(
+        {k: v.detach().to(torch.bfloat16).contiguous() for k, v in model.state_dict().items()},
+        str(path),
+        metadata={"config": json.dumps(UPSAMPLER_CONFIG)},
+    )
 
 
 def write_test_media(folder: str | Path, size: int = 64, frames: int = 9, fps: int = 24) -> dict[str, Path]:
@@ -301,8 +384,14 @@ def write_test_media(folder: str | Path, size: int = 64, frames: int = 9, fps: i
     return out
 
 
-def write_clip(path: str | Path, width: int = 64, height: int = 64, frames: int = 9, fps: int = 24,
-               audio_layout: str | None = "stereo") -> Path:
+def write_clip(
+    path: str | Path,
+    width: int = 64,
+    height: int = 64,
+    frames: int = 9,
+    fps: int = 24,
+    audio_layout: str | None = "stereo",
+) -> Path:
     """An H.264 mp4 of `frames` frames (a bar growing left to right) with an AAC tone, or no sound."""
     import av
 

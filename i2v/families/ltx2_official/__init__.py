@@ -26,12 +26,30 @@ from .request import ImageInput, Ltx23Output, Ltx23Request
 from .weights import WEIGHT_FILES, MissingWeightsError, ModelFiles, WeightFile, files_for
 
 _LAZY = {
-    "WarmComponents": ".pipelines", "WarmPolicy": ".components", "LoadStats": ".components", "run": ".runner",
-    "validate_request": ".validate", "Checked": ".validate",
+    "WarmComponents": ".pipelines",
+    "WarmPolicy": ".components",
+    "LoadStats": ".components",
+    "run": ".runner",
+    "validate_request": ".validate",
+    "Checked": ".validate",
 }
 
-__all__ = ["DEFAULT_MODE", "MODES", "MODE_NAMES", "WEIGHT_FILES", "ImageInput", "Ltx23Output", "Ltx23Request",
-           "MissingWeightsError", "ModeName", "ModeSpec", "ModelFiles", "WeightFile", "files_for", *_LAZY]
+__all__ = [
+    "DEFAULT_MODE",
+    "MODES",
+    "MODE_NAMES",
+    "WEIGHT_FILES",
+    "ImageInput",
+    "Ltx23Output",
+    "Ltx23Request",
+    "MissingWeightsError",
+    "ModeName",
+    "ModeSpec",
+    "ModelFiles",
+    "WeightFile",
+    "files_for",
+    *_LAZY,
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -39,11 +39,23 @@ from typing import Any
 from . import scope
 
 PINNED = {"ltx-core": "1.0.0", "ltx-pipelines": "1.0.0"}
-PIPELINE_MODULES = ("ti2vid_two_stages", "ti2vid_two_stages_hq", "ti2vid_one_stage", "distilled",
-                    "keyframe_interpolation", "a2vid_two_stage", "retake", "ic_lora")
+PIPELINE_MODULES = (
+    "ti2vid_two_stages",
+    "ti2vid_two_stages_hq",
+    "ti2vid_one_stage",
+    "distilled",
+    "keyframe_interpolation",
+    "a2vid_two_stage",
+    "retake",
+    "ic_lora",
+)
 _ENCODER_CONFIGURATOR = "ltx_core.text_encoders.gemma.encoders.encoder_configurator"
 # Modules that import GEMMA_MODEL_OPS / GEMMA_LLM_KEY_OPS by name (and so hold their own reference).
-_GEMMA_OPS_HOLDERS = (_ENCODER_CONFIGURATOR, "ltx_core.text_encoders.gemma", "ltx_pipelines.utils.model_ledger")
+_GEMMA_OPS_HOLDERS = (
+    _ENCODER_CONFIGURATOR,
+    "ltx_core.text_encoders.gemma",
+    "ltx_pipelines.utils.model_ledger",
+)
 _CUDA_CALLS_ROUTED = frozenset({"synchronize", "empty_cache"})
 
 # sha256[:16] of inspect.getsource(...) in the pinned 1.0.0 wheels.
@@ -73,9 +85,11 @@ class PatchDriftError(RuntimeError):
 
     def __init__(self, patch: str, detail: str) -> None:
         self.patch = patch
-        super().__init__(f"compat patch {patch!r}: {detail}. The pinned ltx-core/ltx-pipelines "
-                         f"({', '.join(f'{k}=={v}' for k, v in PINNED.items())}) changed under it: "
-                         f"re-read the new version and re-derive the patch")
+        super().__init__(
+            f"compat patch {patch!r}: {detail}. The pinned ltx-core/ltx-pipelines "
+            f"({', '.join(f'{k}=={v}' for k, v in PINNED.items())}) changed under it: "
+            f"re-read the new version and re-derive the patch"
+        )
 
 
 @dataclass(frozen=True)
@@ -133,9 +147,12 @@ def populate_gemma_v5(module: Any) -> Any:
     language.rotary_emb = type(language.rotary_emb)(config=text_config, device="cpu")
     embeddings = model.model.vision_tower.embeddings
     count = embeddings.position_ids.shape[-1]
-    embeddings.register_buffer("position_ids", torch.arange(count, dtype=torch.long).unsqueeze(0), persistent=False)
-    language.embed_tokens.register_buffer("embed_scale", torch.tensor(text_config.hidden_size**0.5),
-                                          persistent=False)
+    embeddings.register_buffer(
+        "position_ids", torch.arange(count, dtype=torch.long).unsqueeze(0), persistent=False
+    )
+    language.embed_tokens.register_buffer(
+        "embed_scale", torch.tensor(text_config.hidden_size**0.5), persistent=False
+    )
     return module
 
 
@@ -143,9 +160,13 @@ def _gemma_ops_targets() -> Targets:
     import transformers
 
     ec = _mod(_ENCODER_CONFIGURATOR)
-    return {"transformers": transformers.__version__, "create_and_populate": ec.create_and_populate,
-            "GEMMA_MODEL_OPS": ec.GEMMA_MODEL_OPS, "GEMMA_LLM_KEY_OPS": ec.GEMMA_LLM_KEY_OPS,
-            "holders": {h: (_mod(h).GEMMA_MODEL_OPS, _mod(h).GEMMA_LLM_KEY_OPS) for h in _GEMMA_OPS_HOLDERS}}
+    return {
+        "transformers": transformers.__version__,
+        "create_and_populate": ec.create_and_populate,
+        "GEMMA_MODEL_OPS": ec.GEMMA_MODEL_OPS,
+        "GEMMA_LLM_KEY_OPS": ec.GEMMA_LLM_KEY_OPS,
+        "holders": {h: (_mod(h).GEMMA_MODEL_OPS, _mod(h).GEMMA_LLM_KEY_OPS) for h in _GEMMA_OPS_HOLDERS},
+    }
 
 
 def _check_gemma_ops(t: Targets) -> None:
@@ -166,20 +187,42 @@ def _apply_gemma_ops(t: Targets) -> None:
     from ltx_core.loader.sd_ops import ContentReplacement
 
     old = t["GEMMA_LLM_KEY_OPS"]
-    mapping = tuple(ContentReplacement(*V5_VISION) if (getattr(m, "content", None), getattr(m, "replacement", None))
-                    == LEGACY_VISION else m for m in old.mapping)
-    key_ops, model_ops = replace(old, mapping=mapping), t["GEMMA_MODEL_OPS"]._replace(mutator=populate_gemma_v5)
+    mapping = tuple(
+        ContentReplacement(*V5_VISION)
+        if (getattr(m, "content", None), getattr(m, "replacement", None)) == LEGACY_VISION
+        else m
+        for m in old.mapping
+    )
+    key_ops, model_ops = (
+        replace(old, mapping=mapping),
+        t["GEMMA_MODEL_OPS"]._replace(mutator=populate_gemma_v5),
+    )
     for holder in t["holders"]:
         _mod(holder).GEMMA_LLM_KEY_OPS, _mod(holder).GEMMA_MODEL_OPS = key_ops, model_ops
 
 
 # -- gemma-config-from-root ----------------------------------------------------------------------
 # Dimensions that decide the Gemma model's shape (and the LTX feature extractor's input width).
-_TEXT_DIMS = ("hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "head_dim",
-              "intermediate_size", "vocab_size")
-_VISION_DIMS = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "image_size",
-                "patch_size")
-_GEMMA_CONFIG: contextvars.ContextVar[Any] = contextvars.ContextVar("ltx2_official_gemma_config", default=None)
+_TEXT_DIMS = (
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "num_key_value_heads",
+    "head_dim",
+    "intermediate_size",
+    "vocab_size",
+)
+_VISION_DIMS = (
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "intermediate_size",
+    "image_size",
+    "patch_size",
+)
+_GEMMA_CONFIG: contextvars.ContextVar[Any] = contextvars.ContextVar(
+    "ltx2_official_gemma_config", default=None
+)
 
 
 class RootGemmaConfig:
@@ -220,7 +263,8 @@ def root_gemma_config(gemma_root: str | Path) -> RootGemmaConfig | None:
     data = json.loads(path.read_text())
     ref = _mod("ltx_core.text_encoders.gemma.config").GEMMA3_CONFIG_FOR_LTX.to_dict()
     same = all(data.get("text_config", {}).get(k) == ref["text_config"][k] for k in _TEXT_DIMS) and all(
-        data.get("vision_config", {}).get(k) == ref["vision_config"][k] for k in _VISION_DIMS)
+        data.get("vision_config", {}).get(k) == ref["vision_config"][k] for k in _VISION_DIMS
+    )
     return None if same else RootGemmaConfig(data)
 
 
@@ -237,10 +281,12 @@ def gemma_config_for(gemma_root: str | Path | None) -> Iterator[bool]:
 
 def _gemma_config_targets() -> Targets:
     ec = _mod(_ENCODER_CONFIGURATOR)
-    return {"held": ec.GEMMA3_CONFIG_FOR_LTX,
-            "defined": _mod("ltx_core.text_encoders.gemma.config").GEMMA3_CONFIG_FOR_LTX,
-            "GemmaTextEncoderConfigurator": ec.GemmaTextEncoderConfigurator,
-            "_create_feature_extractor": ec._create_feature_extractor}
+    return {
+        "held": ec.GEMMA3_CONFIG_FOR_LTX,
+        "defined": _mod("ltx_core.text_encoders.gemma.config").GEMMA3_CONFIG_FOR_LTX,
+        "GemmaTextEncoderConfigurator": ec.GemmaTextEncoderConfigurator,
+        "_create_feature_extractor": ec._create_feature_extractor,
+    }
 
 
 def _check_gemma_config(t: Targets) -> None:
@@ -294,8 +340,11 @@ def _sync_targets() -> Targets:
     import torch
 
     names = [f"ltx_pipelines.{name}" for name in PIPELINE_MODULES] + ["ltx_pipelines.utils.helpers"]
-    return {"torch": torch, "cleanup_memory": _mod("ltx_pipelines.utils.helpers").cleanup_memory,
-            "modules": {n: (_mod(n).torch, inspect.getsource(_mod(n)), _mod(n).cleanup_memory) for n in names}}
+    return {
+        "torch": torch,
+        "cleanup_memory": _mod("ltx_pipelines.utils.helpers").cleanup_memory,
+        "modules": {n: (_mod(n).torch, inspect.getsource(_mod(n)), _mod(n).cleanup_memory) for n in names},
+    }
 
 
 def _check_device_sync(t: Targets) -> None:
@@ -332,15 +381,19 @@ def _apply_device_sync(t: Targets) -> None:
 def _ticking(iterable: Iterable[Any], ticker: scope.StepTicker) -> Iterator[Any]:
     for item in iterable:
         yield item
-        ticker.tick()   # the loop body, one denoising step, has finished
+        ticker.tick()  # the loop body, one denoising step, has finished
 
 
 def _progress_targets() -> Targets:
     import tqdm
 
     samplers = _mod("ltx_pipelines.utils.samplers")
-    return {"held": samplers.tqdm, "tqdm": tqdm.tqdm, "euler_denoising_loop": samplers.euler_denoising_loop,
-            "res2s_audio_video_denoising_loop": samplers.res2s_audio_video_denoising_loop}
+    return {
+        "held": samplers.tqdm,
+        "tqdm": tqdm.tqdm,
+        "euler_denoising_loop": samplers.euler_denoising_loop,
+        "res2s_audio_video_denoising_loop": samplers.res2s_audio_video_denoising_loop,
+    }
 
 
 def _check_progress(t: Targets) -> None:
@@ -365,8 +418,10 @@ def _apply_progress(t: Targets) -> None:
 # -- res2s-float32 -------------------------------------------------------------------------------
 def _res2s_targets() -> Targets:
     samplers = _mod("ltx_pipelines.utils.samplers")
-    return {"held": _mod("ltx_pipelines.ti2vid_two_stages_hq").res2s_audio_video_denoising_loop,
-            **{function: getattr(samplers, function) for function, *_ in RES2S_EDITS}}
+    return {
+        "held": _mod("ltx_pipelines.ti2vid_two_stages_hq").res2s_audio_video_denoising_loop,
+        **{function: getattr(samplers, function) for function, *_ in RES2S_EDITS},
+    }
 
 
 def _check_res2s(t: Targets) -> None:
@@ -386,7 +441,7 @@ def float32_res2s_loop(t: Targets) -> Callable[..., Any]:
     loop's default ``new_noise_fn`` and its ``_inject_sde_noise`` are the float32 ones too)."""
     import torch
 
-    namespace = dict(vars(_mod("ltx_pipelines.utils.samplers")))   # after step-progress: ticking tqdm
+    namespace = dict(vars(_mod("ltx_pipelines.utils.samplers")))  # after step-progress: ticking tqdm
     namespace["_HIGH_PRECISION"] = torch.float32
     for function, text, _, new in RES2S_EDITS:
         source = inspect.getsource(t[function]).replace(text, new)

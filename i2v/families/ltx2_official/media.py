@@ -52,9 +52,11 @@ def _audio_info(container: av.container.InputContainer) -> AudioInfo | None:
         duration = float(stream.duration * stream.time_base)
     elif container.duration is not None:
         duration = container.duration / av.time_base
-    else:   # no duration in the header: count the decoded samples
+    else:  # no duration in the header: count the decoded samples
         duration = sum(frame.samples for frame in container.decode(stream)) / stream.rate
-    return AudioInfo(channels=stream.codec_context.channels, sample_rate=int(stream.rate), duration_s=duration)
+    return AudioInfo(
+        channels=stream.codec_context.channels, sample_rate=int(stream.rate), duration_s=duration
+    )
 
 
 def probe_audio(field: str, path: str) -> AudioInfo:

@@ -19,7 +19,14 @@ from types import MappingProxyType
 from typing import Literal, get_args
 
 ModeName = Literal[
-    "two-stage", "two-stage-hq", "one-stage", "distilled", "keyframes", "audio-to-video", "retake", "ic-lora",
+    "two-stage",
+    "two-stage-hq",
+    "one-stage",
+    "distilled",
+    "keyframes",
+    "audio-to-video",
+    "retake",
+    "ic-lora",
 ]
 MODE_NAMES: tuple[ModeName, ...] = get_args(ModeName)
 
@@ -39,8 +46,8 @@ Schedule = Literal["ltx2", "distilled", "distilled-stage-2"]
 # for video with the audio latent frozen (audio-to-video); "none": one transformer call a step.
 Guidance = Literal["multimodal", "video-only-multimodal", "none"]
 
-DISTILLED_STEPS = 8          # len(DISTILLED_SIGMA_VALUES) - 1
-STAGE_2_STEPS = 3            # len(STAGE_2_DISTILLED_SIGMA_VALUES) - 1
+DISTILLED_STEPS = 8  # len(DISTILLED_SIGMA_VALUES) - 1
+STAGE_2_STEPS = 3  # len(STAGE_2_DISTILLED_SIGMA_VALUES) - 1
 # The seed (seeds/001) runs every two-stage mode with `--distilled-lora $DLORA 0.8`.
 DISTILLED_LORA_SCALE = 0.8
 # ti2vid_two_stages_hq's CLI defaults (utils/args.py hq_2_stage_arg_parser).
@@ -53,7 +60,7 @@ class Stage:
     """One denoising pass of a mode."""
 
     checkpoint: Checkpoint
-    distilled_lora_scale: float | None   # None: no distilled LoRA fused into this stage's transformer
+    distilled_lora_scale: float | None  # None: no distilled LoRA fused into this stage's transformer
     sampler: Sampler
     schedule: Schedule
     guidance: Guidance
@@ -76,7 +83,7 @@ class Defaults:
     width: int
     frames: int = 121
     fps: float = 24.0
-    steps: int = 30                      # used by "ltx2" schedules only
+    steps: int = 30  # used by "ltx2" schedules only
     video_cfg: float = 3.0
     audio_cfg: float = 7.0
     seed: int = 10
@@ -85,16 +92,16 @@ class Defaults:
 @dataclass(frozen=True)
 class ModeSpec:
     name: ModeName
-    module: str                          # ltx_pipelines.<module>
-    cls: str                             # the pipeline class in that module
+    module: str  # ltx_pipelines.<module>
+    cls: str  # the pipeline class in that module
     summary: str
     requires: frozenset[InputKind]
-    accepts: frozenset[InputKind]        # optional inputs (requires is a subset)
+    accepts: frozenset[InputKind]  # optional inputs (requires is a subset)
     weights: tuple[WeightRole, ...]
     stages: tuple[Stage, ...]
     defaults: Defaults
-    size_multiple: int                   # assert_resolution: 64 two-stage, 32 one-stage
-    takes_steps: bool                    # False where every stage has a fixed distilled schedule
+    size_multiple: int  # assert_resolution: 64 two-stage, 32 one-stage
+    takes_steps: bool  # False where every stage has a fixed distilled schedule
     takes_negative_prompt: bool
     output_size_from_source: bool = False  # retake: the output is the source video's size and length
     # The request's LoRAs are fused into both stages' transformers, except in ic-lora, whose
@@ -114,8 +121,12 @@ class ModeSpec:
         return sum(stage.steps(request_steps) for stage in self.stages)
 
 
-def _stages(first: Stage, lora_scale: float | None = DISTILLED_LORA_SCALE, checkpoint: Checkpoint = "dev",
-            sampler: Sampler = "euler") -> tuple[Stage, Stage]:
+def _stages(
+    first: Stage,
+    lora_scale: float | None = DISTILLED_LORA_SCALE,
+    checkpoint: Checkpoint = "dev",
+    sampler: Sampler = "euler",
+) -> tuple[Stage, Stage]:
     """`first`, then the x2-upsampled refine: 3 distilled-schedule steps without guidance."""
     return first, Stage(checkpoint, lora_scale, sampler, "distilled-stage-2", "none", "full")
 
@@ -128,75 +139,133 @@ _ONE = Defaults(height=512, width=768)
 
 _MODES: tuple[ModeSpec, ...] = (
     ModeSpec(
-        name="two-stage", module="ti2vid_two_stages", cls="TI2VidTwoStagesPipeline",
+        name="two-stage",
+        module="ti2vid_two_stages",
+        cls="TI2VidTwoStagesPipeline",
         summary="text/image to video: guided stage 1 at half size, x2 upsample, distilled-LoRA refine",
-        requires=frozenset(), accepts=_IMAGES,
-        weights=_TWO_STAGE_WEIGHTS, stages=_stages(_GUIDED_HALF), defaults=_BIG,
-        size_multiple=64, takes_steps=True, takes_negative_prompt=True,
-    ),
-    ModeSpec(
-        name="two-stage-hq", module="ti2vid_two_stages_hq", cls="TI2VidTwoStagesHQPipeline",
-        summary="two-stage with the res2s second-order sampler and the distilled LoRA in both stages",
-        requires=frozenset(), accepts=_IMAGES,
+        requires=frozenset(),
+        accepts=_IMAGES,
         weights=_TWO_STAGE_WEIGHTS,
-        stages=_stages(Stage("dev", HQ_LORA_SCALE_STAGE_1, "res2s", "ltx2", "multimodal", "half"),
-                       lora_scale=HQ_LORA_SCALE_STAGE_2, sampler="res2s"),
+        stages=_stages(_GUIDED_HALF),
+        defaults=_BIG,
+        size_multiple=64,
+        takes_steps=True,
+        takes_negative_prompt=True,
+    ),
+    ModeSpec(
+        name="two-stage-hq",
+        module="ti2vid_two_stages_hq",
+        cls="TI2VidTwoStagesHQPipeline",
+        summary="two-stage with the res2s second-order sampler and the distilled LoRA in both stages",
+        requires=frozenset(),
+        accepts=_IMAGES,
+        weights=_TWO_STAGE_WEIGHTS,
+        stages=_stages(
+            Stage("dev", HQ_LORA_SCALE_STAGE_1, "res2s", "ltx2", "multimodal", "half"),
+            lora_scale=HQ_LORA_SCALE_STAGE_2,
+            sampler="res2s",
+        ),
         defaults=Defaults(height=1088, width=1920, steps=15),
-        size_multiple=64, takes_steps=True, takes_negative_prompt=True,
+        size_multiple=64,
+        takes_steps=True,
+        takes_negative_prompt=True,
     ),
     ModeSpec(
-        name="one-stage", module="ti2vid_one_stage", cls="TI2VidOneStagePipeline",
+        name="one-stage",
+        module="ti2vid_one_stage",
+        cls="TI2VidOneStagePipeline",
         summary="text/image to video in one guided pass at the requested size",
-        requires=frozenset(), accepts=_IMAGES,
+        requires=frozenset(),
+        accepts=_IMAGES,
         weights=("dev", "gemma"),
-        stages=(Stage("dev", None, "euler", "ltx2", "multimodal", "full"),), defaults=_ONE,
-        size_multiple=32, takes_steps=True, takes_negative_prompt=True,
+        stages=(Stage("dev", None, "euler", "ltx2", "multimodal", "full"),),
+        defaults=_ONE,
+        size_multiple=32,
+        takes_steps=True,
+        takes_negative_prompt=True,
     ),
     ModeSpec(
-        name="distilled", module="distilled", cls="DistilledPipeline",
+        name="distilled",
+        module="distilled",
+        cls="DistilledPipeline",
         summary="the distilled checkpoint: 8 + 3 steps, no guidance",
-        requires=frozenset(), accepts=_IMAGES,
+        requires=frozenset(),
+        accepts=_IMAGES,
         weights=_DISTILLED_WEIGHTS,
-        stages=_stages(Stage("distilled", None, "euler", "distilled", "none", "half"),
-                       lora_scale=None, checkpoint="distilled"),
-        defaults=_BIG, size_multiple=64, takes_steps=False, takes_negative_prompt=False,
+        stages=_stages(
+            Stage("distilled", None, "euler", "distilled", "none", "half"),
+            lora_scale=None,
+            checkpoint="distilled",
+        ),
+        defaults=_BIG,
+        size_multiple=64,
+        takes_steps=False,
+        takes_negative_prompt=False,
     ),
     ModeSpec(
-        name="keyframes", module="keyframe_interpolation", cls="KeyframeInterpolationPipeline",
+        name="keyframes",
+        module="keyframe_interpolation",
+        cls="KeyframeInterpolationPipeline",
         summary="interpolate between keyframe images (every image is a guiding latent at its frame)",
-        requires=frozenset({"image", "last-image"}), accepts=_IMAGES,
-        weights=_TWO_STAGE_WEIGHTS, stages=_stages(_GUIDED_HALF), defaults=_BIG,
-        size_multiple=64, takes_steps=True, takes_negative_prompt=True,
+        requires=frozenset({"image", "last-image"}),
+        accepts=_IMAGES,
+        weights=_TWO_STAGE_WEIGHTS,
+        stages=_stages(_GUIDED_HALF),
+        defaults=_BIG,
+        size_multiple=64,
+        takes_steps=True,
+        takes_negative_prompt=True,
     ),
     ModeSpec(
-        name="audio-to-video", module="a2vid_two_stage", cls="A2VidPipelineTwoStage",
+        name="audio-to-video",
+        module="a2vid_two_stage",
+        cls="A2VidPipelineTwoStage",
         summary="video for a given audio track (audio latent frozen); the output carries the input audio",
-        requires=frozenset({"audio"}), accepts=_IMAGES | {"audio"},
+        requires=frozenset({"audio"}),
+        accepts=_IMAGES | {"audio"},
         weights=_TWO_STAGE_WEIGHTS,
         stages=_stages(Stage("dev", None, "euler", "ltx2", "video-only-multimodal", "half")),
-        defaults=_BIG, size_multiple=64, takes_steps=True, takes_negative_prompt=True,
+        defaults=_BIG,
+        size_multiple=64,
+        takes_steps=True,
+        takes_negative_prompt=True,
     ),
     ModeSpec(
         # 1.0.0's RetakePipeline takes `checkpoint_path` (the seed's `--distilled-checkpoint-path` is
         # 1.1.x) and runs guided on the dev checkpoint; its __call__ defaults to 40 steps.
-        name="retake", module="retake", cls="RetakePipeline",
+        name="retake",
+        module="retake",
+        cls="RetakePipeline",
         summary="regenerate [start, end) seconds of a source video (video and audio), keep the rest",
-        requires=frozenset({"source-video"}), accepts=frozenset({"source-video"}),
+        requires=frozenset({"source-video"}),
+        accepts=frozenset({"source-video"}),
         weights=("dev", "gemma"),
         stages=(Stage("dev", None, "euler", "ltx2", "multimodal", "full"),),
         defaults=Defaults(height=512, width=768, steps=40, seed=42),
-        size_multiple=32, takes_steps=True, takes_negative_prompt=True, output_size_from_source=True,
+        size_multiple=32,
+        takes_steps=True,
+        takes_negative_prompt=True,
+        output_size_from_source=True,
     ),
     ModeSpec(
-        name="ic-lora", module="ic_lora", cls="ICLoraPipeline",
+        name="ic-lora",
+        module="ic_lora",
+        cls="ICLoraPipeline",
         summary="video-to-video with an IC-LoRA (depth, pose, edges...) on the distilled checkpoint",
         requires=frozenset({"reference-video", "ic-lora"}),
         accepts=_IMAGES | {"reference-video", "ic-lora"},
         weights=_DISTILLED_WEIGHTS,
         # The IC-LoRA is fused into stage 1 only; stage 2 is the plain distilled checkpoint.
-        stages=_stages(Stage("distilled", None, "euler", "distilled", "none", "half"),
-                       lora_scale=None, checkpoint="distilled"),
-        defaults=_BIG, size_multiple=64, takes_steps=False, takes_negative_prompt=False, loras_in_stage_2=False,
+        stages=_stages(
+            Stage("distilled", None, "euler", "distilled", "none", "half"),
+            lora_scale=None,
+            checkpoint="distilled",
+        ),
+        defaults=_BIG,
+        size_multiple=64,
+        takes_steps=False,
+        takes_negative_prompt=False,
+        loras_in_stage_2=False,
     ),
 )
 
@@ -209,4 +278,6 @@ def get(name: str) -> ModeSpec:
     try:
         return MODES[name]  # type: ignore[index]
     except KeyError:
-        raise ValueError(f"mode {name!r} is not an ltx-pipelines mode; modes are {', '.join(MODE_NAMES)}") from None
+        raise ValueError(
+            f"mode {name!r} is not an ltx-pipelines mode; modes are {', '.join(MODE_NAMES)}"
+        ) from None

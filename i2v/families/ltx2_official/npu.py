@@ -49,9 +49,11 @@ def check_quantization(quantization: str | None, device_kind: str) -> None:
         raise InvalidRequestError("quantization", quantization, f"one of {', '.join(QUANTIZATIONS)} or none")
     if device_kind != "cuda":
         raise InvalidRequestError(
-            "quantization", quantization,
+            "quantization",
+            quantization,
             f"FP8 in ltx-core 1.0.0 needs CUDA (triton / TensorRT-LLM kernels); the {device_kind} device has "
-            "none: leave quantization unset (bf16)")
+            "none: leave quantization unset (bf16)",
+        )
 
 
 class _HostComplexStep:

@@ -24,16 +24,26 @@ from typing import Literal
 from .arch import Part, bf16_bytes
 from .modes import MODES, ModeName, Stage
 
-PhaseName = Literal["encode-prompt", "project-prompt", "encode-audio", "encode-conditions", "stage-1", "upsample",
-                    "stage-2", "decode"]
-_BIG: frozenset[Part] = frozenset({"text_encoder", "embeddings_processor", "transformer"})  # components.HOST_CAPABLE
+PhaseName = Literal[
+    "encode-prompt",
+    "project-prompt",
+    "encode-audio",
+    "encode-conditions",
+    "stage-1",
+    "upsample",
+    "stage-2",
+    "decode",
+]
+_BIG: frozenset[Part] = frozenset(
+    {"text_encoder", "embeddings_processor", "transformer"}
+)  # components.HOST_CAPABLE
 
 
 @dataclass(frozen=True)
 class Phase:
     name: PhaseName
     parts: frozenset[Part]
-    stage: int | None = None              # the resident transformer is the one of MODES[mode].stages[stage]
+    stage: int | None = None  # the resident transformer is the one of MODES[mode].stages[stage]
 
 
 def _p(name: PhaseName, *parts: Part, stage: int | None = None) -> Phase:
@@ -47,34 +57,65 @@ def _prompt() -> tuple[Phase, ...]:
 
 def _decode(audio: bool = True) -> Phase:
     # decode_audio runs inside __call__ while the video decoder's lazy iterator is still alive.
-    return _p("decode", "video_decoder", "audio_decoder", "vocoder") if audio else _p("decode", "video_decoder")
+    return (
+        _p("decode", "video_decoder", "audio_decoder", "vocoder") if audio else _p("decode", "video_decoder")
+    )
 
 
 def _phases(mode: ModeName) -> tuple[Phase, ...]:
     if mode in ("two-stage", "two-stage-hq"):
-        return (*_prompt(), _p("encode-conditions", "video_encoder"), _p("stage-1", "transformer", stage=0),
-                _p("upsample", "video_encoder", "upsampler"), _p("stage-2", "transformer", stage=1), _decode())
+        return (
+            *_prompt(),
+            _p("encode-conditions", "video_encoder"),
+            _p("stage-1", "transformer", stage=0),
+            _p("upsample", "video_encoder", "upsampler"),
+            _p("stage-2", "transformer", stage=1),
+            _decode(),
+        )
     if mode == "one-stage":
-        return (*_prompt(), _p("encode-conditions", "video_encoder"), _p("stage-1", "transformer", stage=0),
-                _decode())
+        return (
+            *_prompt(),
+            _p("encode-conditions", "video_encoder"),
+            _p("stage-1", "transformer", stage=0),
+            _decode(),
+        )
     if mode == "distilled":
         # One transformer for both stages, built next to the video encoder; both live to the end.
-        return (*_prompt(), _p("stage-1", "video_encoder", "transformer", stage=0),
-                _p("upsample", "video_encoder", "transformer", "upsampler", stage=0),
-                _p("stage-2", "video_encoder", "transformer", stage=0), _decode())
+        return (
+            *_prompt(),
+            _p("stage-1", "video_encoder", "transformer", stage=0),
+            _p("upsample", "video_encoder", "transformer", "upsampler", stage=0),
+            _p("stage-2", "video_encoder", "transformer", stage=0),
+            _decode(),
+        )
     if mode in ("keyframes", "ic-lora"):
         # The video encoder is kept from stage 1 to the end of stage 2.
-        return (*_prompt(), _p("stage-1", "video_encoder", "transformer", stage=0),
-                _p("upsample", "video_encoder", "upsampler"),
-                _p("stage-2", "video_encoder", "transformer", stage=1), _decode())
+        return (
+            *_prompt(),
+            _p("stage-1", "video_encoder", "transformer", stage=0),
+            _p("upsample", "video_encoder", "upsampler"),
+            _p("stage-2", "video_encoder", "transformer", stage=1),
+            _decode(),
+        )
     if mode == "audio-to-video":
         # The output carries the input audio: no audio decoder or vocoder.
-        return (*_prompt(), _p("encode-audio", "audio_encoder"), _p("encode-conditions", "video_encoder"),
-                _p("stage-1", "transformer", stage=0), _p("upsample", "video_encoder", "upsampler"),
-                _p("stage-2", "transformer", stage=1), _decode(audio=False))
+        return (
+            *_prompt(),
+            _p("encode-audio", "audio_encoder"),
+            _p("encode-conditions", "video_encoder"),
+            _p("stage-1", "transformer", stage=0),
+            _p("upsample", "video_encoder", "upsampler"),
+            _p("stage-2", "transformer", stage=1),
+            _decode(audio=False),
+        )
     if mode == "retake":
-        return (_p("encode-conditions", "video_encoder"), _p("encode-audio", "audio_encoder"), *_prompt(),
-                _p("stage-1", "transformer", stage=0), _decode())
+        return (
+            _p("encode-conditions", "video_encoder"),
+            _p("encode-audio", "audio_encoder"),
+            *_prompt(),
+            _p("stage-1", "transformer", stage=0),
+            _decode(),
+        )
     raise AssertionError(mode)
 
 
@@ -116,6 +157,10 @@ def warm_device_bytes(mode: ModeName, big_on_host: bool) -> int:
     """
     small = sum(bf16_bytes(p) for p in parts_of(mode) - _BIG)
     if not big_on_host:
-        return (small + bf16_bytes("text_encoder") + bf16_bytes("embeddings_processor")
-                + transformer_variants(mode) * bf16_bytes("transformer"))
+        return (
+            small
+            + bf16_bytes("text_encoder")
+            + bf16_bytes("embeddings_processor")
+            + transformer_variants(mode) * bf16_bytes("transformer")
+        )
     return small + max(sum(bf16_bytes(p) for p in ph.parts & _BIG) for ph in PHASES[mode])

@@ -34,7 +34,7 @@ def _lora(path: str, strength: float) -> LoraPathStrengthAndSDOps:
 class PipelineKey:
     mode: ModeName
     loras: tuple[LoraRef, ...]
-    distilled_lora_scale: float | None = None      # None: the mode's (0.8 for two-stage)
+    distilled_lora_scale: float | None = None  # None: the mode's (0.8 for two-stage)
     quantization: Quantization | None = None
 
 
@@ -57,22 +57,52 @@ def build_pipeline(key: PipelineKey, files: ModelFiles, device: torch.device) ->
     gemma, up = str(files.gemma_root), str(files.upsampler_x2)
     dev, distilled = str(files.dev), str(files.distilled)
     if key.mode in ("two-stage", "keyframes", "audio-to-video"):
-        scale = spec.stages[1].distilled_lora_scale if key.distilled_lora_scale is None else key.distilled_lora_scale
-        return cls(checkpoint_path=dev, distilled_lora=[_lora(str(files.distilled_lora), scale)],
-                   spatial_upsampler_path=up, gemma_root=gemma, loras=loras, device=device, quantization=quant)
+        scale = (
+            spec.stages[1].distilled_lora_scale
+            if key.distilled_lora_scale is None
+            else key.distilled_lora_scale
+        )
+        return cls(
+            checkpoint_path=dev,
+            distilled_lora=[_lora(str(files.distilled_lora), scale)],
+            spatial_upsampler_path=up,
+            gemma_root=gemma,
+            loras=loras,
+            device=device,
+            quantization=quant,
+        )
     if key.mode == "two-stage-hq":
-        return cls(checkpoint_path=dev, distilled_lora=[_lora(str(files.distilled_lora), 1.0)],
-                   distilled_lora_strength_stage_1=HQ_LORA_SCALE_STAGE_1,
-                   distilled_lora_strength_stage_2=HQ_LORA_SCALE_STAGE_2,
-                   spatial_upsampler_path=up, gemma_root=gemma, loras=tuple(loras), device=device, quantization=quant)
+        return cls(
+            checkpoint_path=dev,
+            distilled_lora=[_lora(str(files.distilled_lora), 1.0)],
+            distilled_lora_strength_stage_1=HQ_LORA_SCALE_STAGE_1,
+            distilled_lora_strength_stage_2=HQ_LORA_SCALE_STAGE_2,
+            spatial_upsampler_path=up,
+            gemma_root=gemma,
+            loras=tuple(loras),
+            device=device,
+            quantization=quant,
+        )
     if key.mode in ("one-stage", "retake"):
         return cls(checkpoint_path=dev, gemma_root=gemma, loras=loras, device=device, quantization=quant)
     if key.mode == "distilled":
-        return cls(distilled_checkpoint_path=distilled, gemma_root=gemma, spatial_upsampler_path=up, loras=loras,
-                   device=device, quantization=quant)
+        return cls(
+            distilled_checkpoint_path=distilled,
+            gemma_root=gemma,
+            spatial_upsampler_path=up,
+            loras=loras,
+            device=device,
+            quantization=quant,
+        )
     if key.mode == "ic-lora":
-        return cls(distilled_checkpoint_path=distilled, spatial_upsampler_path=up, gemma_root=gemma, loras=loras,
-                   device=device, quantization=quant)
+        return cls(
+            distilled_checkpoint_path=distilled,
+            spatial_upsampler_path=up,
+            gemma_root=gemma,
+            loras=loras,
+            device=device,
+            quantization=quant,
+        )
     raise AssertionError(f"no constructor for mode {key.mode!r}")
 
 
@@ -84,8 +114,13 @@ class WarmComponents:
     `lock`; `runner.run` does.
     """
 
-    def __init__(self, files: ModelFiles, device: Any, torch_device: torch.device | None = None,
-                 policy: WarmPolicy | None = None) -> None:
+    def __init__(
+        self,
+        files: ModelFiles,
+        device: Any,
+        torch_device: torch.device | None = None,
+        policy: WarmPolicy | None = None,
+    ) -> None:
         compat.install()
         self.files = files
         self.device = device
@@ -98,8 +133,13 @@ class WarmComponents:
     def stats(self) -> LoadStats:
         return self.cache.stats
 
-    def pipeline(self, mode: ModeName, loras: tuple[LoraRef, ...] = (), distilled_lora_scale: float | None = None,
-                 quantization: Quantization | None = None) -> Any:
+    def pipeline(
+        self,
+        mode: ModeName,
+        loras: tuple[LoraRef, ...] = (),
+        distilled_lora_scale: float | None = None,
+        quantization: Quantization | None = None,
+    ) -> Any:
         """The warm pipeline object for `mode` with `loras` (built, and its ledgers adopted, once).
         `quantization` must have passed `npu.check_quantization` (FP8 is CUDA-only)."""
         key = PipelineKey(mode, tuple(loras), distilled_lora_scale, quantization)

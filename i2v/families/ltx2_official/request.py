@@ -31,23 +31,23 @@ class ImageInput:
 class Ltx23Request:
     mode: ModeName
     prompt: str
-    negative_prompt: str | None = None     # None: ltx_pipelines' DEFAULT_NEGATIVE_PROMPT
+    negative_prompt: str | None = None  # None: ltx_pipelines' DEFAULT_NEGATIVE_PROMPT
     height: int | None = None
     width: int | None = None
     frames: int | None = None
     fps: float | None = None
-    steps: int | None = None               # stage-1 steps of the "ltx2" schedules
-    guidance: float | None = None          # the video CFG scale (audio keeps the mode's 7.0)
+    steps: int | None = None  # stage-1 steps of the "ltx2" schedules
+    guidance: float | None = None  # the video CFG scale (audio keeps the mode's 7.0)
     seed: int | None = None
     images: tuple[ImageInput, ...] = ()
-    audio: str | None = None               # audio-to-video: the track the video is made for
+    audio: str | None = None  # audio-to-video: the track the video is made for
     audio_start_s: float = 0.0
-    source_video: str | None = None        # retake: the video to regenerate part of
+    source_video: str | None = None  # retake: the video to regenerate part of
     retake_start_s: float | None = None
     retake_end_s: float | None = None
-    reference_video: str | None = None     # ic-lora: the control video (depth, pose, edges...)
+    reference_video: str | None = None  # ic-lora: the control video (depth, pose, edges...)
     reference_strength: float = 1.0
-    loras: tuple[LoraRef, ...] = ()        # for ic-lora, the IC-LoRA file(s)
+    loras: tuple[LoraRef, ...] = ()  # for ic-lora, the IC-LoRA file(s)
     quantization: Quantization | None = None
 
     def resolved(self) -> Ltx23Request:

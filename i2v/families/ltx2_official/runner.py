@@ -32,14 +32,18 @@ from .scope import ProgressFn, StepTicker, run_scope
 from .validate import Checked, validate_request
 
 
-def _guiders(spec: ModeSpec, checkpoint: str, video_cfg: float) -> tuple[MultiModalGuiderParams, MultiModalGuiderParams]:
+def _guiders(
+    spec: ModeSpec, checkpoint: str, video_cfg: float
+) -> tuple[MultiModalGuiderParams, MultiModalGuiderParams]:
     params = LTX_2_3_HQ_PARAMS if spec.name == "two-stage-hq" else detect_params(checkpoint)
     return dataclasses.replace(params.video_guider_params, cfg_scale=video_cfg), params.audio_guider_params
 
 
 def _images(req: Ltx23Request) -> list[ImageConditioningInput]:
-    return [ImageConditioningInput(path=str(im.path), frame_idx=req.frame_index(im), strength=float(im.strength))
-            for im in req.images]
+    return [
+        ImageConditioningInput(path=str(im.path), frame_idx=req.frame_index(im), strength=float(im.strength))
+        for im in req.images
+    ]
 
 
 @contextlib.contextmanager
@@ -65,8 +69,9 @@ def _stereo(path: str, channels: int) -> Iterator[str]:
         yield out_path
 
 
-def _call(pipe: Any, spec: ModeSpec, checked: Checked, components: WarmComponents,
-          audio_path: str | None) -> tuple[Any, Any]:
+def _call(
+    pipe: Any, spec: ModeSpec, checked: Checked, components: WarmComponents, audio_path: str | None
+) -> tuple[Any, Any]:
     """The pipeline's __call__ with the arguments its CLI main() gives it, from the request."""
     req = checked.request
     negative = DEFAULT_NEGATIVE_PROMPT if req.negative_prompt is None else req.negative_prompt
@@ -76,29 +81,87 @@ def _call(pipe: Any, spec: ModeSpec, checked: Checked, components: WarmComponent
     steps, images, tiling = int(req.steps), _images(req), TilingConfig.default()
     h, w, f, fps, seed = int(req.height), int(req.width), int(req.frames), float(req.fps), int(req.seed)
     if spec.name in ("two-stage", "two-stage-hq", "keyframes"):
-        return pipe(prompt=req.prompt, negative_prompt=negative, seed=seed, height=h, width=w, num_frames=f,
-                    frame_rate=fps, num_inference_steps=steps, video_guider_params=video_guider,
-                    audio_guider_params=audio_guider, images=images, tiling_config=tiling)
-    if spec.name == "one-stage":   # its CLI passes no tiling config
-        return pipe(prompt=req.prompt, negative_prompt=negative, seed=seed, height=h, width=w, num_frames=f,
-                    frame_rate=fps, num_inference_steps=steps, video_guider_params=video_guider,
-                    audio_guider_params=audio_guider, images=images)
+        return pipe(
+            prompt=req.prompt,
+            negative_prompt=negative,
+            seed=seed,
+            height=h,
+            width=w,
+            num_frames=f,
+            frame_rate=fps,
+            num_inference_steps=steps,
+            video_guider_params=video_guider,
+            audio_guider_params=audio_guider,
+            images=images,
+            tiling_config=tiling,
+        )
+    if spec.name == "one-stage":  # its CLI passes no tiling config
+        return pipe(
+            prompt=req.prompt,
+            negative_prompt=negative,
+            seed=seed,
+            height=h,
+            width=w,
+            num_frames=f,
+            frame_rate=fps,
+            num_inference_steps=steps,
+            video_guider_params=video_guider,
+            audio_guider_params=audio_guider,
+            images=images,
+        )
     if spec.name == "audio-to-video":
-        return pipe(prompt=req.prompt, negative_prompt=negative, seed=seed, height=h, width=w, num_frames=f,
-                    frame_rate=fps, num_inference_steps=steps, video_guider_params=video_guider, images=images,
-                    audio_path=audio_path, audio_start_time=float(req.audio_start_s), audio_max_duration=f / fps,
-                    tiling_config=tiling)
+        return pipe(
+            prompt=req.prompt,
+            negative_prompt=negative,
+            seed=seed,
+            height=h,
+            width=w,
+            num_frames=f,
+            frame_rate=fps,
+            num_inference_steps=steps,
+            video_guider_params=video_guider,
+            images=images,
+            audio_path=audio_path,
+            audio_start_time=float(req.audio_start_s),
+            audio_max_duration=f / fps,
+            tiling_config=tiling,
+        )
     if spec.name == "distilled":
-        return pipe(prompt=req.prompt, seed=seed, height=h, width=w, num_frames=f, frame_rate=fps, images=images,
-                    tiling_config=tiling)
+        return pipe(
+            prompt=req.prompt,
+            seed=seed,
+            height=h,
+            width=w,
+            num_frames=f,
+            frame_rate=fps,
+            images=images,
+            tiling_config=tiling,
+        )
     if spec.name == "ic-lora":
-        return pipe(prompt=req.prompt, seed=seed, height=h, width=w, num_frames=f, frame_rate=fps, images=images,
-                    video_conditioning=[(str(req.reference_video), float(req.reference_strength))],
-                    tiling_config=tiling)
+        return pipe(
+            prompt=req.prompt,
+            seed=seed,
+            height=h,
+            width=w,
+            num_frames=f,
+            frame_rate=fps,
+            images=images,
+            video_conditioning=[(str(req.reference_video), float(req.reference_strength))],
+            tiling_config=tiling,
+        )
     if spec.name == "retake":
-        return pipe(video_path=str(req.source_video), prompt=req.prompt, start_time=float(req.retake_start_s),
-                    end_time=float(req.retake_end_s), seed=seed, negative_prompt=negative, num_inference_steps=steps,
-                    video_guider_params=video_guider, audio_guider_params=audio_guider, tiling_config=tiling)
+        return pipe(
+            video_path=str(req.source_video),
+            prompt=req.prompt,
+            start_time=float(req.retake_start_s),
+            end_time=float(req.retake_end_s),
+            seed=seed,
+            negative_prompt=negative,
+            num_inference_steps=steps,
+            video_guider_params=video_guider,
+            audio_guider_params=audio_guider,
+            tiling_config=tiling,
+        )
     raise AssertionError(f"no call for mode {spec.name!r}")
 
 
@@ -115,8 +178,12 @@ def _audio(audio: Any) -> tuple[np.ndarray, int]:
     return np.clip(waveform.numpy(), -1.0, 1.0), int(audio.sampling_rate)
 
 
-def run(components: WarmComponents, request: Ltx23Request, progress: ProgressFn | None = None,
-        checked: Checked | None = None) -> Ltx23Output:
+def run(
+    components: WarmComponents,
+    request: Ltx23Request,
+    progress: ProgressFn | None = None,
+    checked: Checked | None = None,
+) -> Ltx23Output:
     """Generate one video (and its audio). Raises `InvalidRequestError` before loading anything.
 
     `checked` lets a caller that already ran `validate_request` (the engine, at submit time) skip
@@ -134,7 +201,7 @@ def run(components: WarmComponents, request: Ltx23Request, progress: ProgressFn 
         try:
             with run_scope(components.device, ticker), torch.inference_mode():
                 video, audio = _call(pipe, spec, checked, components, audio_path)
-                frames = _frames(video)          # the decoder is lazy: decoding runs here
+                frames = _frames(video)  # the decoder is lazy: decoding runs here
                 waveform, rate = _audio(audio)
         finally:
             components.park()

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from i2v.devices import Device
 
-ProgressFn = Callable[[int, int], None]   # (steps done, total steps), once per denoising step
+ProgressFn = Callable[[int, int], None]  # (steps done, total steps), once per denoising step
 
 
 @dataclass
@@ -39,7 +39,7 @@ class StepTicker:
 
 @dataclass(frozen=True)
 class RunScope:
-    device: Device                 # the policy and the synchronize/empty_cache calls of this run
+    device: Device  # the policy and the synchronize/empty_cache calls of this run
     ticker: StepTicker | None
 
 

@@ -30,7 +30,7 @@ from .modes import MODE_NAMES, InputKind, ModeSpec, get
 from .npu import check_quantization
 from .request import Ltx23Request
 
-FRAME_STRIDE = 8            # the video VAE's temporal compression: frames = 8k + 1
+FRAME_STRIDE = 8  # the video VAE's temporal compression: frames = 8k + 1
 MAX_SIZE = 4096
 # LTX2Scheduler stretches its last non-zero sigma to the terminal 0.1: a 1-step schedule becomes
 # [0.1, 0] (denoising starts from pure noise at sigma 0.1), and [nan, 0] with two-stage-hq's
@@ -41,7 +41,7 @@ MIN_GUIDANCE, MAX_GUIDANCE = 1.0, 20.0
 
 @dataclass(frozen=True)
 class Checked:
-    request: Ltx23Request               # resolved (no None numbers); a retake's size is its source's
+    request: Ltx23Request  # resolved (no None numbers); a retake's size is its source's
     audio: AudioInfo | None = None
     source: VideoInfo | None = None
     reference: VideoInfo | None = None
@@ -82,8 +82,11 @@ def validate_request(request: Ltx23Request, device_kind: str = "cpu") -> Checked
     audio = _check_audio(spec, req, notes)
     reference = _check_reference(spec, req)
     _check_loras(spec, req)
-    for kind, value in (("audio", req.audio), ("source-video", req.source_video),
-                        ("reference-video", req.reference_video)):
+    for kind, value in (
+        ("audio", req.audio),
+        ("source-video", req.source_video),
+        ("reference-video", req.reference_video),
+    ):
         if value is not None and kind not in spec.accepts:
             raise InvalidRequestError(kind.replace("-", "_"), value, f"mode {spec.name!r} takes no {kind}")
     return Checked(req, audio=audio, source=source, reference=reference, notes=tuple(notes))
@@ -94,24 +97,40 @@ def _check_numbers(spec: ModeSpec, req: Ltx23Request, notes: list[str]) -> None:
     for name in ("height", "width"):
         value = _int(name, getattr(req, name))
         if value % m or not m <= value <= MAX_SIZE:
-            raise InvalidRequestError(name, value, f"mode {spec.name!r} needs a multiple of {m} in {m}..{MAX_SIZE}",
-                                      nearest_multiple(value, m))
+            raise InvalidRequestError(
+                name,
+                value,
+                f"mode {spec.name!r} needs a multiple of {m} in {m}..{MAX_SIZE}",
+                nearest_multiple(value, m),
+            )
     frames = _int("frames", req.frames)
     if frames < 9 or (frames - 1) % FRAME_STRIDE:
-        raise InvalidRequestError("frames", frames, "8k+1 frames with k >= 1 (9, 17, ..., 97, 121)",
-                                  nearest_8k1(frames))
+        raise InvalidRequestError(
+            "frames", frames, "8k+1 frames with k >= 1 (9, 17, ..., 97, 121)", nearest_8k1(frames)
+        )
     if isinstance(req.fps, bool) or not isinstance(req.fps, (int, float)) or not 1 <= req.fps <= 60:
         raise InvalidRequestError("fps", req.fps, "a number in 1..60")
     steps = _int("steps", req.steps)
     if spec.takes_steps and not MIN_STEPS <= steps <= MAX_STEPS:
-        raise InvalidRequestError("steps", steps, f"an integer in {MIN_STEPS}..{MAX_STEPS} (LTX2Scheduler turns one "
-                                  "step into [0.1, 0], or NaN for two-stage-hq)", min(max(steps, MIN_STEPS), MAX_STEPS))
+        raise InvalidRequestError(
+            "steps",
+            steps,
+            f"an integer in {MIN_STEPS}..{MAX_STEPS} (LTX2Scheduler turns one "
+            "step into [0.1, 0], or NaN for two-stage-hq)",
+            min(max(steps, MIN_STEPS), MAX_STEPS),
+        )
     if not spec.takes_steps and steps != spec.defaults.steps:
-        notes.append(f"steps={steps} ignored: mode {spec.name!r} runs fixed distilled schedules "
-                     f"({spec.total_steps(steps)} steps)")
+        notes.append(
+            f"steps={steps} ignored: mode {spec.name!r} runs fixed distilled schedules "
+            f"({spec.total_steps(steps)} steps)"
+        )
     g = req.guidance
-    if isinstance(g, bool) or not isinstance(g, (int, float)) or not math.isfinite(g) \
-            or not MIN_GUIDANCE <= g <= MAX_GUIDANCE:
+    if (
+        isinstance(g, bool)
+        or not isinstance(g, (int, float))
+        or not math.isfinite(g)
+        or not MIN_GUIDANCE <= g <= MAX_GUIDANCE
+    ):
         raise InvalidRequestError("guidance", g, f"a number in {MIN_GUIDANCE:g}..{MAX_GUIDANCE:g}")
     if not spec.runs_cfg and g != spec.defaults.video_cfg:
         notes.append(f"guidance={g:g} ignored: mode {spec.name!r} runs without guidance")
@@ -133,26 +152,36 @@ def _check_images(spec: ModeSpec, req: Ltx23Request) -> None:
         name = f"images[{i}]"
         frame = _int(f"{name}.frame", image.frame)
         if not -req.frames <= frame < req.frames:
-            raise InvalidRequestError(f"{name}.frame", frame,
-                                      f"a frame of the {req.frames}-frame video: 0..{req.frames - 1}, or "
-                                      f"-{req.frames}..-1 from the end", max(-req.frames, min(frame, req.frames - 1)))
+            raise InvalidRequestError(
+                f"{name}.frame",
+                frame,
+                f"a frame of the {req.frames}-frame video: 0..{req.frames - 1}, or "
+                f"-{req.frames}..-1 from the end",
+                max(-req.frames, min(frame, req.frames - 1)),
+            )
         index = req.frame_index(image)
         if index in seen:
-            raise InvalidRequestError(f"{name}.frame", frame, f"frame {index} already has images[{seen[index]}]")
+            raise InvalidRequestError(
+                f"{name}.frame", frame, f"frame {index} already has images[{seen[index]}]"
+            )
         seen[index] = i
         kind = image_kind(req, index)
         if kind not in spec.accepts:
             raise InvalidRequestError(name, image.path, f"mode {spec.name!r} takes no {kind} input")
         kinds.add(kind)
-        if isinstance(image.strength, bool) or not isinstance(image.strength, (int, float)) \
-                or not 0.0 <= image.strength <= 1.0:
+        if (
+            isinstance(image.strength, bool)
+            or not isinstance(image.strength, (int, float))
+            or not 0.0 <= image.strength <= 1.0
+        ):
             raise InvalidRequestError(f"{name}.strength", image.strength, "a number in 0..1")
         _check_image_file(name, image.path)
     for kind in ("image", "last-image"):
         if kind in spec.requires and kind not in kinds:
             where = "frame 0" if kind == "image" else f"frame -1 (= {req.frames - 1})"
-            raise InvalidRequestError("images", [im.path for im in req.images],
-                                      f"mode {spec.name!r} needs an image at {where}")
+            raise InvalidRequestError(
+                "images", [im.path for im in req.images], f"mode {spec.name!r} needs an image at {where}"
+            )
 
 
 def _check_image_file(name: str, path: str) -> None:
@@ -168,14 +197,17 @@ def _check_image_file(name: str, path: str) -> None:
 def _check_audio(spec: ModeSpec, req: Ltx23Request, notes: list[str]) -> AudioInfo | None:
     if req.audio is None:
         if "audio" in spec.requires:
-            raise InvalidRequestError("audio", None, f"mode {spec.name!r} needs an audio file (the track the "
-                                      "video is made for)")
+            raise InvalidRequestError(
+                "audio", None, f"mode {spec.name!r} needs an audio file (the track the video is made for)"
+            )
         return None
     if "audio" not in spec.accepts:
-        return None   # refused by validate_request's generic check
+        return None  # refused by validate_request's generic check
     info = probe_audio("audio", req.audio)
     if info.channels not in (1, 2):
-        raise InvalidRequestError("audio", req.audio, f"mono or stereo audio; the file has {info.channels} channels")
+        raise InvalidRequestError(
+            "audio", req.audio, f"mono or stereo audio; the file has {info.channels} channels"
+        )
     if info.channels == 1:
         notes.append("mono input upmixed to stereo (the audio VAE takes 2 channels)")
     assert req.frames is not None and req.fps is not None
@@ -184,10 +216,13 @@ def _check_audio(spec: ModeSpec, req: Ltx23Request, notes: list[str]) -> AudioIn
     available = info.duration_s - req.audio_start_s
     if req.frames / req.fps > available + 1e-6:
         fitting = FRAME_STRIDE * int((available * req.fps - 1) // FRAME_STRIDE) + 1
-        raise InvalidRequestError("frames", req.frames,
-                                  f"at most {available:.3f} s of audio from {req.audio_start_s:g} s covers "
-                                  f"{req.frames / req.fps:.3f} s of video at {req.fps:g} fps",
-                                  fitting if fitting >= 9 else None)
+        raise InvalidRequestError(
+            "frames",
+            req.frames,
+            f"at most {available:.3f} s of audio from {req.audio_start_s:g} s covers "
+            f"{req.frames / req.fps:.3f} s of video at {req.fps:g} fps",
+            fitting if fitting >= 9 else None,
+        )
     return info
 
 
@@ -198,45 +233,78 @@ def _check_source(spec: ModeSpec, req: Ltx23Request) -> VideoInfo | None:
         return None
     info = probe_video("source_video", req.source_video)
     if (info.frames - 1) % FRAME_STRIDE or info.frames < 9:
-        raise InvalidRequestError("source_video", req.source_video,
-                                  f"a source of 8k+1 frames; it has {info.frames}: trim it to", nearest_8k1(info.frames))
+        raise InvalidRequestError(
+            "source_video",
+            req.source_video,
+            f"a source of 8k+1 frames; it has {info.frames}: trim it to",
+            nearest_8k1(info.frames),
+        )
     for name, size in (("width", info.width), ("height", info.height)):
         if size % 32:
-            raise InvalidRequestError("source_video", req.source_video,
-                                      f"a source {name} that is a multiple of 32; it is {size}: scale or crop it to",
-                                      nearest_multiple(size, 32))
+            raise InvalidRequestError(
+                "source_video",
+                req.source_video,
+                f"a source {name} that is a multiple of 32; it is {size}: scale or crop it to",
+                nearest_multiple(size, 32),
+            )
     if info.audio is not None and info.audio.channels != 2:
-        raise InvalidRequestError("source_video", req.source_video,
-                                  f"stereo sound or none (the audio VAE takes 2 channels); it has {info.audio.channels}")
+        raise InvalidRequestError(
+            "source_video",
+            req.source_video,
+            f"stereo sound or none (the audio VAE takes 2 channels); it has {info.audio.channels}",
+        )
     start, end = req.retake_start_s, req.retake_end_s
     for name, value in (("retake_start_s", start), ("retake_end_s", end)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise InvalidRequestError(name, value, f"a time in seconds within the {info.duration_s:.3f} s source")
+            raise InvalidRequestError(
+                name, value, f"a time in seconds within the {info.duration_s:.3f} s source"
+            )
     assert start is not None and end is not None
     if not 0 <= start < info.duration_s:
-        raise InvalidRequestError("retake_start_s", start, f"a time in 0..{info.duration_s:.3f} s (the source's length)",
-                                  min(max(start, 0.0), info.duration_s))
+        raise InvalidRequestError(
+            "retake_start_s",
+            start,
+            f"a time in 0..{info.duration_s:.3f} s (the source's length)",
+            min(max(start, 0.0), info.duration_s),
+        )
     if not start < end <= info.duration_s:
-        raise InvalidRequestError("retake_end_s", end, f"a time after retake_start_s={start:g} and at most "
-                                  f"{info.duration_s:.3f} s (the source's length)", min(max(end, start), info.duration_s))
+        raise InvalidRequestError(
+            "retake_end_s",
+            end,
+            f"a time after retake_start_s={start:g} and at most "
+            f"{info.duration_s:.3f} s (the source's length)",
+            min(max(end, start), info.duration_s),
+        )
     return info
 
 
-def _adopt_source_size(original: Ltx23Request, req: Ltx23Request, src: VideoInfo) -> tuple[Ltx23Request, list[str]]:
+def _adopt_source_size(
+    original: Ltx23Request, req: Ltx23Request, src: VideoInfo
+) -> tuple[Ltx23Request, list[str]]:
     """A retake regenerates in place: the output has the source's size, length and frame rate."""
-    asked = {k: getattr(original, k) for k in ("height", "width", "frames", "fps") if getattr(original, k) is not None}
+    asked = {
+        k: getattr(original, k)
+        for k in ("height", "width", "frames", "fps")
+        if getattr(original, k) is not None
+    }
     adopted = replace(req, height=src.height, width=src.width, frames=src.frames, fps=src.fps)
     differs = {k: v for k, v in asked.items() if v != getattr(adopted, k)}
-    notes = [f"retake: output follows the source video ({src.width}x{src.height}, {src.frames} frames at "
-             f"{src.fps:g} fps)" + (f"; ignored {differs}" if differs else "")]
+    notes = [
+        f"retake: output follows the source video ({src.width}x{src.height}, {src.frames} frames at "
+        f"{src.fps:g} fps)" + (f"; ignored {differs}" if differs else "")
+    ]
     return adopted, notes
 
 
 def _check_reference(spec: ModeSpec, req: Ltx23Request) -> VideoInfo | None:
     if req.reference_video is None:
         if "reference-video" in spec.requires:
-            raise InvalidRequestError("reference_video", None, f"mode {spec.name!r} needs a reference video (the "
-                                      "control video its IC-LoRA was trained on: depth, pose, edges...)")
+            raise InvalidRequestError(
+                "reference_video",
+                None,
+                f"mode {spec.name!r} needs a reference video (the "
+                "control video its IC-LoRA was trained on: depth, pose, edges...)",
+            )
         return None
     if not 0.0 <= req.reference_strength <= 1.0:
         raise InvalidRequestError("reference_strength", req.reference_strength, "a number in 0..1")
@@ -249,8 +317,9 @@ def _check_loras(spec: ModeSpec, req: Ltx23Request) -> None:
         if problem is not None:
             raise InvalidRequestError(f"loras[{i}]", str(ref), problem)
     if "ic-lora" in spec.requires and not req.loras:
-        raise InvalidRequestError("loras", [], f"mode {spec.name!r} needs an IC-LoRA file "
-                                  "(Lightricks/LTX-2.3-22b-IC-LoRA-*)")
+        raise InvalidRequestError(
+            "loras", [], f"mode {spec.name!r} needs an IC-LoRA file (Lightricks/LTX-2.3-22b-IC-LoRA-*)"
+        )
     if "ic-lora" in spec.requires:
         for i, ref in enumerate(req.loras):
             factor = reference_downscale_factor(ref.path)
@@ -258,9 +327,14 @@ def _check_loras(spec: ModeSpec, req: Ltx23Request) -> None:
                 value = getattr(req, name)
                 if value % (2 * factor):
                     multiple = math.lcm(spec.size_multiple, 2 * factor)
-                    raise InvalidRequestError(name, value, f"a multiple of {multiple}: loras[{i}] was trained with "
-                                              f"reference_downscale_factor={factor} (the reference is scaled by "
-                                              f"1/{factor} of stage 1's half size)", nearest_multiple(value, multiple))
+                    raise InvalidRequestError(
+                        name,
+                        value,
+                        f"a multiple of {multiple}: loras[{i}] was trained with "
+                        f"reference_downscale_factor={factor} (the reference is scaled by "
+                        f"1/{factor} of stage 1's half size)",
+                        nearest_multiple(value, multiple),
+                    )
 
 
 def reference_downscale_factor(path: str) -> int:

@@ -38,7 +38,7 @@ class WeightFile:
     role: WeightRole
     repo: str
     filename: str | None
-    folder: str                 # sub-folder of the models folder it goes to (sizes: arch.py)
+    folder: str  # sub-folder of the models folder it goes to (sizes: arch.py)
 
     @property
     def allow_patterns(self) -> tuple[str, ...]:
@@ -46,15 +46,19 @@ class WeightFile:
         return ("*",) if self.filename is None else (self.filename,)
 
 
-WEIGHT_FILES: Mapping[WeightRole, WeightFile] = MappingProxyType({
-    "dev": WeightFile("dev", LTX_REPO, "ltx-2.3-22b-dev.safetensors", LTX_FOLDER),
-    "distilled": WeightFile("distilled", LTX_REPO, "ltx-2.3-22b-distilled-1.1.safetensors", LTX_FOLDER),
-    "distilled-lora": WeightFile("distilled-lora", LTX_REPO, "ltx-2.3-22b-distilled-lora-384-1.1.safetensors",
-                                 LTX_FOLDER),
-    "upsampler-x2": WeightFile("upsampler-x2", LTX_REPO, "ltx-2.3-spatial-upscaler-x2-1.1.safetensors",
-                               LTX_FOLDER),
-    "gemma": WeightFile("gemma", GEMMA_REPO, None, GEMMA_FOLDER),
-})
+WEIGHT_FILES: Mapping[WeightRole, WeightFile] = MappingProxyType(
+    {
+        "dev": WeightFile("dev", LTX_REPO, "ltx-2.3-22b-dev.safetensors", LTX_FOLDER),
+        "distilled": WeightFile("distilled", LTX_REPO, "ltx-2.3-22b-distilled-1.1.safetensors", LTX_FOLDER),
+        "distilled-lora": WeightFile(
+            "distilled-lora", LTX_REPO, "ltx-2.3-22b-distilled-lora-384-1.1.safetensors", LTX_FOLDER
+        ),
+        "upsampler-x2": WeightFile(
+            "upsampler-x2", LTX_REPO, "ltx-2.3-spatial-upscaler-x2-1.1.safetensors", LTX_FOLDER
+        ),
+        "gemma": WeightFile("gemma", GEMMA_REPO, None, GEMMA_FOLDER),
+    }
+)
 
 
 def files_for(mode: ModeName | str) -> tuple[WeightFile, ...]:
@@ -86,19 +90,30 @@ class ModelFiles:
             return path if path.is_file() else None
 
         gemma = folder / GEMMA_FOLDER
-        return cls(dev=file("dev"), distilled=file("distilled"), distilled_lora=file("distilled-lora"),
-                   upsampler_x2=file("upsampler-x2"), gemma_root=gemma if _is_gemma_root(gemma) else None)
+        return cls(
+            dev=file("dev"),
+            distilled=file("distilled"),
+            distilled_lora=file("distilled-lora"),
+            upsampler_x2=file("upsampler-x2"),
+            gemma_root=gemma if _is_gemma_root(gemma) else None,
+        )
 
     def path(self, role: WeightRole) -> Path | None:
-        return {"dev": self.dev, "distilled": self.distilled, "distilled-lora": self.distilled_lora,
-                "upsampler-x2": self.upsampler_x2, "gemma": self.gemma_root}[role]
+        return {
+            "dev": self.dev,
+            "distilled": self.distilled,
+            "distilled-lora": self.distilled_lora,
+            "upsampler-x2": self.upsampler_x2,
+            "gemma": self.gemma_root,
+        }[role]
 
     def require(self, mode: ModeName | str) -> None:
         """Raise `MissingWeightsError` naming every file `mode` needs and this set lacks."""
         missing = [WEIGHT_FILES[role] for role in get(mode).weights if self.path(role) is None]
         if missing:
-            what = "; ".join(f"{w.filename or 'the whole repository'} from {w.repo} (into {w.folder}/)"
-                             for w in missing)
+            what = "; ".join(
+                f"{w.filename or 'the whole repository'} from {w.repo} (into {w.folder}/)" for w in missing
+            )
             raise MissingWeightsError(f"mode {mode!r} needs {what}")
 
 
@@ -107,5 +122,7 @@ def _is_gemma_root(folder: Path) -> bool:
     model_ledger.build_model_builders): a tokenizer, the image processor config, model weights."""
     if not folder.is_dir():
         return False
-    return all(any(folder.rglob(pattern)) for pattern in
-               ("tokenizer.model", "preprocessor_config.json", "model*.safetensors"))
+    return all(
+        any(folder.rglob(pattern))
+        for pattern in ("tokenizer.model", "preprocessor_config.json", "model*.safetensors")
+    )
