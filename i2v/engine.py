@@ -58,6 +58,7 @@ class Result:
     run_s: float
     seconds_per_step: float | None
     peak_mib: int | None
+    steps: int  # denoising steps run, every stage counted
     # One entry per card of a group (rank order): what each holds; None on one card.
     cards: list[dict[str, Any]] | None = None
 
@@ -298,6 +299,7 @@ class Engine:
             run_s=run_s,
             seconds_per_step=per_step,
             peak_mib=peak,
+            steps=steps,
             cards=cards,
         )
 

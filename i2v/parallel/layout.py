@@ -142,13 +142,18 @@ def usable_cards(
     return best
 
 
+def _heads(spec: Any) -> int:
+    adapter = spec.adapter  # families without context parallelism need not describe their attention
+    return adapter.attention_heads(spec) if adapter.levers.context_parallel else 1
+
+
 def layout_for(spec: Any, cards: int, *, ring_available: bool) -> Layout:
     """`choose_layout` with what the model's family adapter says (heads, CFG split, context parallel)."""
     adapter = spec.adapter
     try:
         return choose_layout(
             cards,
-            heads=adapter.attention_heads(spec),
+            heads=_heads(spec),
             cfg_split=adapter.levers.cfg_split,
             context_parallel=adapter.levers.context_parallel,
             ring_available=ring_available,
@@ -165,7 +170,7 @@ def auto_cards(spec: Any, request: Any, available: int, *, ring_available: bool)
     return usable_cards(
         available,
         latent_tokens(spec, request),
-        heads=adapter.attention_heads(spec),
+        heads=_heads(spec),
         cfg_split=adapter.levers.cfg_split,
         context_parallel=adapter.levers.context_parallel,
         ring_available=ring_available,
