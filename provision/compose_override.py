@@ -2,7 +2,8 @@
 
 An env file holds strings, and compose cannot expand one into a list, so the NPU device nodes of
 this host (`/dev/davinci<N>` per chip: ids can have gaps, a 300I Duo card has two chips) are
-written here for the `server-npu` service of compose.yaml, which already carries the manager, svm
+written here for the `server-npu` service of compose.yaml (`worker-npu` on a worker-only host: compose
+resolves `extends` before it merges this file), which already carries the manager, svm
 and hdc nodes and the driver mounts. When Docker has the Ascend Docker Runtime registered, the
 override switches the service to it instead: `runtime: ascend` with `ASCEND_VISIBLE_DEVICES`, and the
 static devices and driver mounts reset (the runtime adds its own). The CUDA profile needs nothing
@@ -28,7 +29,7 @@ MARKER = "# Written by `provision env` for this host."
 # replaces the service's volume list (YAML cannot extend a list from another file).
 _BASE_VOLUMES = (
     '      - {type: bind, source: "${I2V_MODELS_DIR:-./models}", target: /models, bind: {create_host_path: true}}\n'
-    "      - outputs:/outputs\n"
+    '      - "${I2V_SHARED_OUTPUTS:-outputs}:/outputs"\n'
     "      - jobs:/data\n"
 )
 
@@ -43,14 +44,14 @@ def _describe(report: HardwareReport) -> str:
     return f"{', '.join(names)} x{len(host.visible_ids(report))}"
 
 
-def render(report: HardwareReport) -> str | None:
-    """The override's text for this host, or None when the host needs none."""
+def render(report: HardwareReport, service: str = "server-npu") -> str | None:
+    """The override's text for this host's NPU `service`, or None when the host needs none."""
     if host.profile(report) != "npu":
         return None
     head = (
         f"{MARKER} Rerun it after changing cards.\n"
         f"# Host: {_describe(report)}. Your own changes belong in another file (docker compose -f ...).\n"
-        "services:\n  server-npu:\n"
+        f"services:\n  {service}:\n"
     )
     if ascend_runtime(report):
         ids = ",".join(str(i) for i in host.visible_ids(report))
@@ -81,10 +82,10 @@ def is_ours(path: Path) -> bool:
         return False
 
 
-def write(env_path: Path, report: HardwareReport) -> str | None:
+def write(env_path: Path, report: HardwareReport, service: str = "server-npu") -> str | None:
     """Write, refresh or remove the override beside `env_path`; returns a note for the user, if any."""
     path = Path(env_path).parent / NAME
-    text = render(report)
+    text = render(report, service)
     if not is_ours(path):
         return (
             f"{path} is not provision's, left as is; this host's NPU wiring would be:\n{text}"

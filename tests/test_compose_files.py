@@ -59,9 +59,10 @@ def test_each_profile_fetches_then_serves(compose, profile):
     assert "i2v-healthcheck" in server["healthcheck"]["test"] and server["healthcheck"]["start_period"]
     assert server["restart"] == "unless-stopped" and server["shm_size"]
     assert server["env_file"] == [{"path": "${I2V_ENV_FILE:-.env}", "required": False}]
-    targets = {v["target"] if isinstance(v, dict) else v.split(":")[1] for v in server["volumes"]}
+    targets = {v["target"] if isinstance(v, dict) else v.split(":")[-1] for v in server["volumes"]}
     assert {"/models", "/outputs", "/data"} <= targets
-    assert server["environment"]["I2V_DATABASE_URL"] == "sqlite:////data/jobs.db"
+    # SQLite in the jobs volume unless .env names the shared store (provision env --role head|worker)
+    assert server["environment"]["I2V_DATABASE_URL"] == "${I2V_DATABASE_URL:-sqlite:////data/jobs.db}"
 
 
 def test_cuda_reserves_the_env_file_gpus(compose):
