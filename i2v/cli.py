@@ -141,15 +141,12 @@ def run_generation(
 
 def _layout(settings, spec, request, cards: str | None):
     """The cards this run uses: --cards, else I2V_CARDS_PER_JOB (auto: from the device and the model)."""
-    from i2v.devices import CudaDevice, NpuDevice, select_device
+    from i2v.devices import select_device
     from i2v.parallel import cards_for, layout_for
 
     device = select_device(None if settings.device == "auto" else settings.device)
     setting = cards if cards is not None else settings.cards_per_job
-    if device.kind == "cpu" and setting == "auto":
-        available = 1
-    else:
-        available = {"cuda": CudaDevice, "npu": NpuDevice}.get(device.kind, type(device))().device_count()
+    available = device.device_count()  # the CPU counts as one; `--cards N` runs N gloo processes there
     ring = device.ring_attention_backend is not None
     n = cards_for(setting, spec, request, kind=device.kind, available=available, ring_available=ring)
     return layout_for(spec, n, ring_available=ring)

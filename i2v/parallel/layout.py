@@ -97,8 +97,13 @@ def choose_layout(
     if rest == 1:
         return Layout(cards, cfg=cfg)
     if not context_parallel:
-        what = "its CFG pair over 2 cards" if cfg == 2 else "a job at all (no context-parallel plan)"
-        raise LayoutError(f"this family can split only {what}; use {cfg} card(s) per job")
+        if cfg == 2:
+            raise LayoutError(
+                "its family splits only the CFG pair (no context-parallel plan); use 2 cards per job"
+            )
+        raise LayoutError(
+            "its family has neither a context-parallel plan nor a CFG pair to split; use 1 card per job"
+        )
     ulysses = gcd(heads, rest)
     if ulysses == rest:
         return Layout(cards, cfg=cfg, ulysses=rest)
