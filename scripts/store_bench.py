@@ -55,7 +55,7 @@ class _Engine:
             progress(Progress("denoising", 1, 1, 0.001, 0.0))
         frames = np.zeros((2, 32, 32, 3), dtype="float32")
         return Result(
-            Output(frames), self.plan, load_s=0.0, run_s=0.001, seconds_per_step=0.001, peak_mib=None
+            Output(frames), self.plan, load_s=0.0, run_s=0.001, seconds_per_step=0.001, peak_mib=None, steps=1
         )
 
 
@@ -101,7 +101,7 @@ def _submit(store: Any, outputs: Path, n: int) -> list[str]:
     ids = []
     for _ in range(n):
         job_id = uuid.uuid4().hex
-        path = upload_path(outputs, job_id, "PNG")
+        path = upload_path(outputs, job_id, ".png")
         image.save(path, format="PNG")
         store.submit(NewJob(job_id, MODEL, params, str(path), request_hash=job_id), queue_size=n + 1)
         ids.append(job_id)
@@ -124,7 +124,8 @@ def _transactions(store: Any) -> int | None:
 
 
 def _start(context: Any, settings: dict[str, Any], names: list[str], counts: Any) -> list[Any]:
-    procs = [context.Process(target=_worker, args=(settings, n, counts)) for n in names]
+    # daemon: an error in this script must not leave it waiting for its workers at exit
+    procs = [context.Process(target=_worker, args=(settings, n, counts), daemon=True) for n in names]
     for p in procs:
         p.start()
     return procs
@@ -175,12 +176,17 @@ def main() -> None:
 
     names = [f"bench-{k}" for k in range(args.workers)]
     procs = _start(context, settings, names, counts)
-    _wait_ready(store, names)
-    ids = _submit(store, outputs, args.jobs)
-    deadline = time.monotonic() + 600
-    while store.counts()["succeeded"] + store.counts()["failed"] < args.jobs and time.monotonic() < deadline:
-        time.sleep(0.2)
-    _stop(procs)
+    try:
+        _wait_ready(store, names)
+        ids = _submit(store, outputs, args.jobs)
+        deadline = time.monotonic() + 600
+        while (
+            sum(store.counts()[s] for s in ("succeeded", "failed")) < args.jobs
+            and time.monotonic() < deadline
+        ):
+            time.sleep(0.2)
+    finally:
+        _stop(procs)
     rows = {r["id"]: r for r in store.page(args.jobs + 10)}
     done = [rows[i] for i in ids]
     span = max(r["finished_at"] for r in done) - min(r["started_at"] for r in done)
@@ -191,6 +197,9 @@ def main() -> None:
             s: sum(r["state"] == s for r in done) for s in ("succeeded", "failed", "queued", "running")
         },
         "attempts_above_1": sum(r["attempt"] > 1 for r in done),
+        "first_error": next(
+            (f"{r['error_code']}: {r['error_message']}" for r in done if r["error_code"]), None
+        ),
         "jobs_per_worker": sorted(sum(r["worker_id"] == n for r in done) for n in names),
         "seconds": round(span, 2),
         "jobs_per_s": round(args.jobs / span, 1),
@@ -199,14 +208,16 @@ def main() -> None:
 
     idle_name = "bench-idle"
     [idle] = _start(context, settings, [idle_name], counts)
-    _wait_ready(store, [idle_name])
-    time.sleep(1.0)  # past the start-up writes
-    before = _transactions(store)
-    started = time.monotonic()
-    time.sleep(args.idle_s)
-    after = _transactions(store)
-    elapsed = time.monotonic() - started
-    _stop([idle])
+    try:
+        _wait_ready(store, [idle_name])
+        time.sleep(1.0)  # past the start-up writes
+        before = _transactions(store)
+        started = time.monotonic()
+        time.sleep(args.idle_s)
+        after = _transactions(store)
+        elapsed = time.monotonic() - started
+    finally:
+        _stop([idle])
     statements, serving_s = counts[idle_name]
     idle_report = {
         "seconds": round(elapsed, 1),

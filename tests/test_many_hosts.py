@@ -121,6 +121,14 @@ def test_two_replicas_and_two_hosts_on_one_postgresql(tmp_path, tmp_path_factory
         assert total == len(submitted) == counts["succeeded"] + counts["failed"] + counts["cancelled"]
         assert sorted(states.values()) == ["cancelled"] * 2 + ["succeeded"] * (len(submitted) - 2)
     finally:
-        for process in (host2, host1, *replicas):
-            process.stop()
+        codes = {
+            name: p.stop()
+            for name, p in (
+                ("host-2", host2),
+                ("host-1", host1),
+                ("api-1", replicas[0]),
+                ("api-2", replicas[1]),
+            )
+        }
     record_figure("many_hosts", figures)
+    assert codes == {"host-2": 0, "host-1": -9, "api-1": 0, "api-2": 0}  # SIGTERM drains; host-1 was killed
