@@ -111,13 +111,14 @@ def env(output: Annotated[Path, typer.Option("--output", "-o", help="The .env to
     entries, notes = environment.entries(report, model=model, preset=preset, port=port, models_dir=models_dir,
                                          registry=registry, existing=existing)
     text = render(entries, old)
+    written = parse(text)
+    compose_override.render(report, written.get("I2V_VISIBLE_DEVICES", ""))   # a bad id fails before any write
     changed = write_atomic(output, text)
-    override_note = compose_override.write(output, report)
+    override_note = compose_override.write(output, report, written.get("I2V_VISIBLE_DEVICES", ""))
     if override_note:
         notes.append(override_note)
     for note in notes:
         out.info(note)
-    written = parse(text)
     values = {e.key: written[e.key] for e in entries}
     out.result({"path": str(output), "changed": changed, "values": values},
                lambda console: console.print(f"{'wrote' if changed else 'unchanged'} {output}: " +
