@@ -17,7 +17,9 @@ from i2v.planner import PlanRefusedError
 from i2v.request import InvalidRequestError
 from provision import compose_override, environment, host
 from provision import doctor as doctor_mod
+from provision import image as image_mod
 from provision import mirrors as mirrors_mod
+from provision.bundle_format import BundleError
 from provision.envfile import EnvWriteError, existing_values, parse, render, write_atomic
 from provision.output import Output, handle_errors
 
@@ -29,7 +31,11 @@ ERRORS: dict[type[BaseException], int] = {
     InvalidRequestError: 2,
     EnvWriteError: 3,
     PlanRefusedError: 4,
+    BundleError: 6,
+    image_mod.ImageUnavailableError: 11,     # its exit_code: 11 offline, 12 not in the registry, 13 no engine
 }
+# `provision image` exits 10 when the image must be built here (`make up` then runs make build-<kind>).
+BUILD_HERE = 10
 
 Json = Annotated[bool, typer.Option("--json", help="One JSON document on stdout; logs on stderr.")]
 ModelsDir = Annotated[Path | None, typer.Option("--models-dir", help="Where model weights go (disk checked here).")]
@@ -175,6 +181,76 @@ def mirrors(json: Json = False, timeout: float = 3.0,
 
     out.result({"timings": [t.to_dict() for t in timings],
                 "fastest": {k: (t.value if t else None) for k, t in best.items()}}, human)
+
+
+EnvFile = Annotated[Path, typer.Option("--env-file", help="The .env provision wrote.")]
+
+
+def _offline(values: dict[str, str]) -> bool:
+    import os
+
+    flag = os.environ.get("I2V_OFFLINE", values.get("I2V_OFFLINE", ""))
+    return flag.strip().lower() in ("1", "true", "yes", "on")
+
+
+@app.command()
+@_handled
+def image(env_file: EnvFile = Path(".env"), pull: Annotated[image_mod.PullPolicy, typer.Option(
+              help="auto: pull, else build here; only: pull, else stop with the build command; never: no pull")]
+          = image_mod.PullPolicy.AUTO, json: Json = False) -> None:
+    """Make sure the image .env names is here: present, pulled, or (exit 10) to be built here."""
+    out = Output(json)
+    values = existing_values(env_file)
+    if "I2V_IMAGE" not in values:
+        raise EnvWriteError(f"{env_file} has no I2V_IMAGE; run provision env --output {env_file} first")
+    ensured = image_mod.ensure(values["I2V_IMAGE"], pull, offline=_offline(values), env_file=str(env_file))
+    out.info(ensured.message)
+    out.result({"image": ensured.image, "outcome": ensured.outcome.value, "message": ensured.message},
+               lambda console: console.print(f"{ensured.image}: {ensured.outcome.value}"))
+    if ensured.outcome is image_mod.Outcome.BUILD:
+        raise typer.Exit(BUILD_HERE)
+
+
+@app.command()
+@_handled
+def bundle(model: ModelOpt = None, env_file: EnvFile = Path(".env"),
+           out_path: Annotated[Path | None, typer.Option("--out", help="The tar to write.")] = None,
+           models_dir: ModelsDir = None, json: Json = False) -> None:
+    """Write one tar for an air-gapped host: the image (docker save), the model folder, compose.yaml, checksums."""
+    from provision import bundle_create
+
+    out = Output(json)
+    values = existing_values(env_file)
+    chosen = model or values.get("I2V_MODEL")
+    if not chosen:
+        raise InvalidRequestError("model", None, "pass --model (make bundle MODEL=...) or set I2V_MODEL in .env")
+    catalogue.get(chosen)
+    if "I2V_IMAGE" not in values:
+        raise EnvWriteError(f"{env_file} has no I2V_IMAGE; run provision env --output {env_file} first")
+    folder = models_dir or Path(values.get("I2V_MODELS_DIR", "models"))
+    target = out_path or bundle_create.default_out(values["I2V_IMAGE"], chosen)
+    made = bundle_create.create(image=values["I2V_IMAGE"], model=chosen, models_dir=folder,
+                                compose=Path(__file__).resolve().parents[1] / "compose.yaml", out=target)
+    out.result({"path": str(made.path), "bytes": made.size_bytes, "files": made.files, "image": made.meta.image,
+                "platform": made.meta.platform, "model": made.meta.model},
+               lambda console: console.print(f"wrote {made.path}: {made.size_bytes / 1e6:,.0f} MB, {made.files} "
+                                             f"files ({made.meta.image}, {made.meta.platform}, {made.meta.model})"))
+
+
+@app.command()
+@_handled
+def load(bundle_path: Annotated[Path, typer.Argument(help="The bundle tar (make bundle).")],
+         env_file: EnvFile = Path(".env"), models_dir: ModelsDir = None, json: Json = False) -> None:
+    """Check a bundle (size, platform, checksums), then load its image, place its model, set I2V_OFFLINE=1."""
+    from provision import bundle_load
+
+    out = Output(json)
+    folder = (models_dir or Path(existing_values(env_file).get("I2V_MODELS_DIR", "models"))).resolve()
+    checked, placed = bundle_load.load(bundle_path, env_file=env_file, models_dir=folder)
+    out.result({"image": checked.meta.image, "platform": checked.meta.platform, "model": checked.meta.model,
+                "model_dir": str(placed), "files_checked": len(checked.sums)},
+               lambda console: console.print(f"loaded {checked.meta.image}; {checked.meta.model} -> {placed}; "
+                                             f"{env_file}: I2V_OFFLINE=1 ({len(checked.sums)} files checked)"))
 
 
 def main() -> None:  # pragma: no cover
