@@ -14,6 +14,7 @@ def main(url: str) -> int:
     from huggingface_hub.utils import get_session
 
     try:
+        url = url.rstrip("/") + "/"      # an index URL; /simple would answer with a redirect
         response = get_session().get(url, timeout=30)
     except Exception as exc:  # noqa: BLE001 - the message is the point
         sys.exit(f"HTTPS GET {url} through huggingface_hub failed: {type(exc).__name__}: {exc}\n"
