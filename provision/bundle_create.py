@@ -41,12 +41,18 @@ class Created:
 
 def inspect_image(image: str, docker: str = "docker") -> tuple[str, str]:
     """(platform, id) of a local image, or BundleError saying how to get it."""
-    done = subprocess.run([docker, "image", "inspect", "--format", "{{.Os}}/{{.Architecture}} {{.Id}}", image],
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [docker, "image", "inspect", "--format", "{{.Os}}/{{.Architecture}} {{.Id}}", image],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if done.returncode != 0:
         why = (done.stderr.strip().splitlines() or ["no answer"])[-1]
-        raise BundleError(f"image {image} is not here ({why}); build or pull it first (make up, or make build-cpu / "
-                          "build-cuda / build-cann)")
+        raise BundleError(
+            f"image {image} is not here ({why}); build or pull it first (make up, or make build-cpu / "
+            "build-cuda / build-cann)"
+        )
     platform, image_id = done.stdout.split()
     return platform, image_id
 
@@ -54,8 +60,10 @@ def inspect_image(image: str, docker: str = "docker") -> tuple[str, str]:
 def model_files(models_dir: Path, model: str) -> list[Path]:
     folder = models_dir / model
     if not (folder / MANIFEST).is_file():
-        raise BundleError(f"{folder / MANIFEST} is missing: the bundle carries a fetched model with its manifest; "
-                          f"run: i2v fetch {model} --dir {models_dir}")
+        raise BundleError(
+            f"{folder / MANIFEST} is missing: the bundle carries a fetched model with its manifest; "
+            f"run: i2v fetch {model} --dir {models_dir}"
+        )
     files = []
     for path in sorted(folder.rglob("*")):
         if path.is_symlink() or not (path.is_file() or path.is_dir()):
@@ -65,18 +73,28 @@ def model_files(models_dir: Path, model: str) -> list[Path]:
     return files
 
 
-def create(*, image: str, model: str, models_dir: Path, compose: Path, out: Path, docker: str = "docker") -> Created:
+def create(
+    *, image: str, model: str, models_dir: Path, compose: Path, out: Path, docker: str = "docker"
+) -> Created:
     platform, image_id = inspect_image(image, docker)
-    model_files(models_dir, model)                         # refuse before the (long) docker save
+    model_files(models_dir, model)  # refuse before the (long) docker save
     out = out.resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".i2v-bundle-", dir=out.parent) as tmp:
         saved = Path(tmp) / IMAGE
-        done = subprocess.run([docker, "save", "-o", str(saved), image], capture_output=True, text=True, check=False)
+        done = subprocess.run(
+            [docker, "save", "-o", str(saved), image], capture_output=True, text=True, check=False
+        )
         if done.returncode != 0:
             raise BundleError(f"docker save {image} failed: {done.stderr.strip()}")
-        meta = BundleMeta(FORMAT, image, image_id, platform, model,
-                          datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat())
+        meta = BundleMeta(
+            FORMAT,
+            image,
+            image_id,
+            platform,
+            model,
+            datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat(),
+        )
         return write_bundle(meta, image_tar=saved, compose=compose, models_dir=models_dir, out=out)
 
 

@@ -37,11 +37,11 @@ class BundleError(Exception):
 @dataclass(frozen=True)
 class BundleMeta:
     format: int
-    image: str            # the reference compose runs (I2V_IMAGE)
-    image_id: str         # `docker image inspect` Id, checked after `docker load`
-    platform: str         # linux/amd64 | linux/arm64
-    model: str            # catalogue id; its folder is models/<model>/
-    created: str          # UTC, ISO 8601
+    image: str  # the reference compose runs (I2V_IMAGE)
+    image_id: str  # `docker image inspect` Id, checked after `docker load`
+    platform: str  # linux/amd64 | linux/arm64
+    model: str  # catalogue id; its folder is models/<model>/
+    created: str  # UTC, ISO 8601
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
@@ -54,14 +54,18 @@ class BundleMeta:
         except (ValueError, KeyError, TypeError) as exc:
             raise BundleError(f"{where}: {META} is not an i2v bundle description ({exc})") from exc
         if meta.format != FORMAT:
-            raise BundleError(f"{where}: {META} has format {meta.format!r}; this checkout reads format {FORMAT}")
+            raise BundleError(
+                f"{where}: {META} has format {meta.format!r}; this checkout reads format {FORMAT}"
+            )
         return meta
 
 
 def host_platform() -> str:
     """linux/<arch> of this machine, as Docker names it."""
     machine = platform.machine().lower()
-    return "linux/" + {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(machine, machine)
+    return "linux/" + {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(
+        machine, machine
+    )
 
 
 def sha256_file(path: Path) -> str:

@@ -45,7 +45,7 @@ from provision.envfile import Entry, render, write_atomic
 @dataclass(frozen=True)
 class Checked:
     meta: BundleMeta
-    staging: Path          # extracted and verified members
+    staging: Path  # extracted and verified members
     sums: dict[str, str]
 
 
@@ -56,13 +56,16 @@ def _members_within_file(tar: tarfile.TarFile, path: Path) -> list[tarfile.TarIn
         for member in tar:
             if member.offset_data + member.size > size:
                 present = max(0, size - member.offset_data)
-                raise BundleError(f"{path} is truncated: {member.name} has {present:,} of its {member.size:,} bytes; "
-                                  "copy the bundle again")
+                raise BundleError(
+                    f"{path} is truncated: {member.name} has {present:,} of its {member.size:,} bytes; "
+                    "copy the bundle again"
+                )
             members.append(member)
     except (tarfile.ReadError, EOFError) as exc:
         last = members[-1].name if members else "its first member"
-        raise BundleError(f"{path} is truncated or not a tar: it ends after {last} ({exc}); copy the bundle again") \
-            from exc
+        raise BundleError(
+            f"{path} is truncated or not a tar: it ends after {last} ({exc}); copy the bundle again"
+        ) from exc
     return members
 
 
@@ -82,13 +85,17 @@ def check(path: Path, staging_parent: Path, platform: str | None = None) -> Chec
     try:
         tar = tarfile.open(path, "r:")
     except (tarfile.ReadError, EOFError) as exc:
-        raise BundleError(f"{path} is not a tar file ({exc}); is it an i2v bundle, copied completely?") from exc
+        raise BundleError(
+            f"{path} is not a tar file ({exc}); is it an i2v bundle, copied completely?"
+        ) from exc
     with tar:
         members = {m.name: m for m in _members_within_file(tar, path)}
         meta = BundleMeta.from_json(_read_small(tar, members, META, path), str(path))
         if meta.platform != platform:
-            raise BundleError(f"{path} holds {meta.image} for {meta.platform}; this host is {platform}: make the bundle "
-                              f"for {platform} (on such a host, or build that platform's image); nothing was loaded")
+            raise BundleError(
+                f"{path} holds {meta.image} for {meta.platform}; this host is {platform}: make the bundle "
+                f"for {platform} (on such a host, or build that platform's image); nothing was loaded"
+            )
         sums = parse_sums(_read_small(tar, members, SUMS, path), str(path))
         listed, present = set(sums), set(members) - {SUMS}
         for name in sorted(present | listed):
@@ -96,7 +103,9 @@ def check(path: Path, staging_parent: Path, platform: str | None = None) -> Chec
         if listed - present:
             raise BundleError(f"{path}: {SUMS} lists {sorted(listed - present)[0]}, which the bundle lacks")
         if present - listed:
-            raise BundleError(f"{path}: {sorted(present - listed)[0]} is in the bundle but not in {SUMS}; refused")
+            raise BundleError(
+                f"{path}: {sorted(present - listed)[0]} is in the bundle but not in {SUMS}; refused"
+            )
         for name in (IMAGE, COMPOSE):
             if name not in present:
                 raise BundleError(f"{path} has no {name}")
@@ -111,7 +120,9 @@ def check(path: Path, staging_parent: Path, platform: str | None = None) -> Chec
     return Checked(meta, staging, sums)
 
 
-def _extract_checked(tar: tarfile.TarFile, member: tarfile.TarInfo, target: Path, want: str, path: Path) -> None:
+def _extract_checked(
+    tar: tarfile.TarFile, member: tarfile.TarInfo, target: Path, want: str, path: Path
+) -> None:
     if not member.isfile():
         raise BundleError(f"{path}: {member.name} is not a regular file; refused")
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -122,24 +133,34 @@ def _extract_checked(tar: tarfile.TarFile, member: tarfile.TarInfo, target: Path
             digest.update(chunk)
             out.write(chunk)
     if digest.hexdigest() != want:
-        raise BundleError(f"{path}: {member.name} has sha256 {digest.hexdigest()[:16]}..., {SUMS} says "
-                          f"{want[:16]}...: the bundle was changed or damaged; nothing was loaded; make a new one")
+        raise BundleError(
+            f"{path}: {member.name} has sha256 {digest.hexdigest()[:16]}..., {SUMS} says "
+            f"{want[:16]}...: the bundle was changed or damaged; nothing was loaded; make a new one"
+        )
 
 
 def docker_load(checked: Checked, docker: str = "docker") -> None:
     try:
-        done = subprocess.run([docker, "load", "-i", str(checked.staging / IMAGE)], capture_output=True, text=True,
-                              check=False)
+        done = subprocess.run(
+            [docker, "load", "-i", str(checked.staging / IMAGE)], capture_output=True, text=True, check=False
+        )
     except FileNotFoundError as exc:
-        raise BundleError(f"{docker}: not found; the bundle checked out, but loading its image needs Docker Engine") \
-            from exc
+        raise BundleError(
+            f"{docker}: not found; the bundle checked out, but loading its image needs Docker Engine"
+        ) from exc
     if done.returncode != 0:
         raise BundleError(f"docker load of {checked.meta.image} failed: {done.stderr.strip()}")
-    found = subprocess.run([docker, "image", "inspect", "--format", "{{.Id}}", checked.meta.image],
-                           capture_output=True, text=True, check=False).stdout.strip()
+    found = subprocess.run(
+        [docker, "image", "inspect", "--format", "{{.Id}}", checked.meta.image],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
     if found != checked.meta.image_id:
-        raise BundleError(f"after docker load, {checked.meta.image} is {found or 'missing'}, not the bundle's "
-                          f"{checked.meta.image_id}")
+        raise BundleError(
+            f"after docker load, {checked.meta.image} is {found or 'missing'}, not the bundle's "
+            f"{checked.meta.image_id}"
+        )
 
 
 def place_model(checked: Checked, models_dir: Path) -> Path:
@@ -160,13 +181,18 @@ def mark_offline(env_file: Path, checked: Checked, models_dir: Path) -> None:
     entries = [
         Entry("I2V_OFFLINE", "1", "loaded from an air-gapped bundle: never pull, never download (make load)"),
         Entry("I2V_MODEL", checked.meta.model, "Catalogue id of the model to serve (`i2v models`)."),
-        Entry("I2V_MODELS_DIR", str(models_dir), "host folder for model weights (mounted at /models in the containers)"),
+        Entry(
+            "I2V_MODELS_DIR",
+            str(models_dir),
+            "host folder for model weights (mounted at /models in the containers)",
+        ),
     ]
     write_atomic(env_file, render(entries, old))
 
 
-def load(path: Path, *, env_file: Path, models_dir: Path, docker: str = "docker",
-         platform: str | None = None) -> tuple[Checked, Path]:
+def load(
+    path: Path, *, env_file: Path, models_dir: Path, docker: str = "docker", platform: str | None = None
+) -> tuple[Checked, Path]:
     checked = check(path, models_dir.parent if models_dir.parent != models_dir else models_dir, platform)
     try:
         docker_load(checked, docker)
@@ -187,7 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Check an i2v bundle, load its image, place its model.")
     parser.add_argument("bundle", type=Path)
     parser.add_argument("--env-file", type=Path, default=Path(".env"))
-    parser.add_argument("--models-dir", type=Path, help="default: I2V_MODELS_DIR of the env file, else ./models")
+    parser.add_argument(
+        "--models-dir", type=Path, help="default: I2V_MODELS_DIR of the env file, else ./models"
+    )
     parser.add_argument("--docker", default=os.environ.get("DOCKER", "docker"))
     args = parser.parse_args(argv)
     models_dir = (args.models_dir or Path(_env_value(args.env_file, "I2V_MODELS_DIR") or "models")).resolve()
@@ -197,8 +225,10 @@ def main(argv: list[str] | None = None) -> int:
     except BundleError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 6
-    print(f"loaded {checked.meta.image} ({checked.meta.platform}); {checked.meta.model} -> {placed}; "
-          f"{args.env_file}: I2V_OFFLINE=1 ({len(checked.sums)} files checked, {time.monotonic() - start:.1f} s)")
+    print(
+        f"loaded {checked.meta.image} ({checked.meta.platform}); {checked.meta.model} -> {placed}; "
+        f"{args.env_file}: I2V_OFFLINE=1 ({len(checked.sums)} files checked, {time.monotonic() - start:.1f} s)"
+    )
     return 0
 
 

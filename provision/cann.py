@@ -15,11 +15,11 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class CannRelease:
-    cann: str          # as Ascend spells it (8.3.RC2); the image tag lower-cases it (cann8.3.rc2)
-    torch: str         # known-good torch / torch_npu pair (ARCHITECTURE.md), bake's TORCH_VERSION
+    cann: str  # as Ascend spells it (8.3.RC2); the image tag lower-cases it (cann8.3.rc2)
+    torch: str  # known-good torch / torch_npu pair (ARCHITECTURE.md), bake's TORCH_VERSION
     torch_npu: str
-    min_driver: str    # lowest Ascend HDK (NPU driver) Ascend pairs this CANN with
-    source: str        # where that minimum comes from
+    min_driver: str  # lowest Ascend HDK (NPU driver) Ascend pairs this CANN with
+    source: str  # where that minimum comes from
 
     @property
     def tag(self) -> str:
@@ -29,13 +29,28 @@ class CannRelease:
 # Oldest first. Minimums are Ascend's own pairings (the conservative reading: a later, wider
 # compatibility table exists for 8.5 / 9.0, but these are the pairs Ascend ships and tests).
 CANN_RELEASES: tuple[CannRelease, ...] = (
-    CannRelease("8.3.RC2", "2.8.0", "2.8.0", "25.3.RC1",
-                "CANN 8.3.RC1 release notes pair Ascend HDK 25.3.RC1 (Ascend's ascend-deployer CANN_8.3.RC1.json); "
-                "vllm-ascend's install guide for 8.3.RC2 points at the same notes"),
-    CannRelease("8.5.1", "2.9.0", "2.9.0", "25.5.0",
-                "ascend-deployer CANN_8.5.0.json requires NPU 25.5.0; the CANN 9.0.1 notes pair 8.5.2 with 25.5.1+"),
-    CannRelease("9.0.0", "2.10.0", "2.10.0", "25.5.1",
-                "CANN 9.0.1 release notes: CANN 9.0.0 pairs with Ascend HDK 25.5.1, 25.5.2 and 26.0.RC1"),
+    CannRelease(
+        "8.3.RC2",
+        "2.8.0",
+        "2.8.0",
+        "25.3.RC1",
+        "CANN 8.3.RC1 release notes pair Ascend HDK 25.3.RC1 (Ascend's ascend-deployer CANN_8.3.RC1.json); "
+        "vllm-ascend's install guide for 8.3.RC2 points at the same notes",
+    ),
+    CannRelease(
+        "8.5.1",
+        "2.9.0",
+        "2.9.0",
+        "25.5.0",
+        "ascend-deployer CANN_8.5.0.json requires NPU 25.5.0; the CANN 9.0.1 notes pair 8.5.2 with 25.5.1+",
+    ),
+    CannRelease(
+        "9.0.0",
+        "2.10.0",
+        "2.10.0",
+        "25.5.1",
+        "CANN 9.0.1 release notes: CANN 9.0.0 pairs with Ascend HDK 25.5.1, 25.5.2 and 26.0.RC1",
+    ),
 )
 DEFAULT = CANN_RELEASES[0]
 # Where the host's NPU driver states its version (mounted read-only into the NPU containers).
@@ -56,13 +71,17 @@ def driver_key(version: str) -> tuple[int, ...]:
     """
     parts = version.strip().strip('"').replace("-", ".").split(".")
     if len(parts) < 2 or not parts[0].isdigit() or not parts[1].isdigit():
-        raise DriverVersionError(f"driver version {version!r} is not MAJOR.MINOR[.PATCH|.RCn...] (e.g. 25.5.1, 25.3.RC1)")
+        raise DriverVersionError(
+            f"driver version {version!r} is not MAJOR.MINOR[.PATCH|.RCn...] (e.g. 25.5.1, 25.3.RC1)"
+        )
     key = [int(parts[0]), int(parts[1])]
     stage_given = False
     for piece in parts[2:]:
         match = _PART.match(piece)
         if not match:
-            raise DriverVersionError(f"driver version {version!r}: part {piece!r} is neither a number nor RCn")
+            raise DriverVersionError(
+                f"driver version {version!r}: part {piece!r} is neither a number nor RCn"
+            )
         label, number = (match.group(1) or "").lower(), int(match.group(2))
         if not stage_given:
             # 0 = pre-release (alpha < beta < rc), 1 = final; then the number
@@ -79,7 +98,7 @@ def driver_key(version: str) -> tuple[int, ...]:
 class CannChoice:
     release: CannRelease
     reason: str
-    mismatch: str | None = None     # the driver runs no CANN image here: what is wrong
+    mismatch: str | None = None  # the driver runs no CANN image here: what is wrong
     fix: str | None = None
 
 
@@ -89,23 +108,33 @@ def runs(driver: str, release: CannRelease) -> bool:
 
 def choose(driver: str | None, releases: tuple[CannRelease, ...] = CANN_RELEASES) -> CannChoice:
     if not driver:
-        return CannChoice(releases[0], f"no driver version found; CANN {releases[0].cann} (the default)",
-                          mismatch="no NPU driver version: /usr/local/Ascend/driver/version.info is missing or has no Version",
-                          fix="install the Ascend HDK driver package (Ascend-hdk-<chip>-npu-driver_<version>_linux-<arch>.run --full)")
+        return CannChoice(
+            releases[0],
+            f"no driver version found; CANN {releases[0].cann} (the default)",
+            mismatch="no NPU driver version: /usr/local/Ascend/driver/version.info is missing or has no Version",
+            fix="install the Ascend HDK driver package (Ascend-hdk-<chip>-npu-driver_<version>_linux-<arch>.run --full)",
+        )
     try:
         fitting = [release for release in releases if runs(driver, release)]
     except DriverVersionError as exc:
-        return CannChoice(releases[0], f"CANN {releases[0].cann} (the default)", mismatch=str(exc),
-                          fix="check /usr/local/Ascend/driver/version.info (its Version= line)")
+        return CannChoice(
+            releases[0],
+            f"CANN {releases[0].cann} (the default)",
+            mismatch=str(exc),
+            fix="check /usr/local/Ascend/driver/version.info (its Version= line)",
+        )
     if fitting:
         best = fitting[-1]
         return CannChoice(best, f"Ascend driver {driver} runs CANN {best.cann} (needs >= {best.min_driver})")
     oldest = releases[0]
     newest = releases[-1]
     needs = ", ".join(f"CANN {r.cann} needs >= {r.min_driver}" for r in releases)
-    return CannChoice(oldest, f"CANN {oldest.cann}, the one needing the oldest driver",
-                      mismatch=f"Ascend driver {driver} is older than every CANN image needs ({needs}): "
-                               f"the CANN {oldest.cann} image will not run on it",
-                      fix=f"upgrade the Ascend HDK driver and firmware to {newest.min_driver} or newer "
-                          f"(Ascend-hdk-<chip>-npu-driver_{newest.min_driver}_linux-<arch>.run --full, then the "
-                          "firmware .run, reboot), then rerun provision env")
+    return CannChoice(
+        oldest,
+        f"CANN {oldest.cann}, the one needing the oldest driver",
+        mismatch=f"Ascend driver {driver} is older than every CANN image needs ({needs}): "
+        f"the CANN {oldest.cann} image will not run on it",
+        fix=f"upgrade the Ascend HDK driver and firmware to {newest.min_driver} or newer "
+        f"(Ascend-hdk-<chip>-npu-driver_{newest.min_driver}_linux-<arch>.run --full, then the "
+        "firmware .run, reboot), then rerun provision env",
+    )

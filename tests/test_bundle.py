@@ -34,10 +34,21 @@ def made(tmp_path) -> tuple[Path, BundleMeta]:
     (folder / "i2v-manifest.json").write_text('{"files": []}\n')
     image_tar = tmp_path / "saved-image.tar"
     image_tar.write_bytes(os.urandom(2_000_000))
-    meta = BundleMeta(FORMAT, "docker.io/i2vdeploy/i2v-deploy:0.1.0-cpu", "sha256:" + "ab" * 32, host_platform(),
-                      MODEL, "2026-12-01T00:00:00+00:00")
-    created = bundle_create.write_bundle(meta, image_tar=image_tar, compose=ROOT / "compose.yaml", models_dir=models,
-                                         out=tmp_path / "out" / "bundle.tar")
+    meta = BundleMeta(
+        FORMAT,
+        "docker.io/i2vdeploy/i2v-deploy:0.1.0-cpu",
+        "sha256:" + "ab" * 32,
+        host_platform(),
+        MODEL,
+        "2026-12-01T00:00:00+00:00",
+    )
+    created = bundle_create.write_bundle(
+        meta,
+        image_tar=image_tar,
+        compose=ROOT / "compose.yaml",
+        models_dir=models,
+        out=tmp_path / "out" / "bundle.tar",
+    )
     assert created.path.exists() and not created.path.with_name("bundle.tar.part").exists()
     return created.path, meta
 
@@ -50,17 +61,25 @@ def test_a_complete_bundle_passes_every_check(made, tmp_path):
     path, meta = made
     checked = bundle_load.check(path, tmp_path / "deploy")
     assert checked.meta == meta
-    assert (checked.staging / "models" / MODEL / "unet" / "diffusion_pytorch_model.safetensors").stat().st_size == 300_000
-    assert set(checked.sums) == {"i2v-bundle.json", "image.tar", "compose.yaml", f"models/{MODEL}/model_index.json",
-                                 f"models/{MODEL}/i2v-manifest.json",
-                                 f"models/{MODEL}/unet/diffusion_pytorch_model.safetensors"}
-    with tarfile.open(path) as tar:      # the small members first: platform refused before the image is read
+    assert (
+        checked.staging / "models" / MODEL / "unet" / "diffusion_pytorch_model.safetensors"
+    ).stat().st_size == 300_000
+    assert set(checked.sums) == {
+        "i2v-bundle.json",
+        "image.tar",
+        "compose.yaml",
+        f"models/{MODEL}/model_index.json",
+        f"models/{MODEL}/i2v-manifest.json",
+        f"models/{MODEL}/unet/diffusion_pytorch_model.safetensors",
+    }
+    with tarfile.open(path) as tar:  # the small members first: platform refused before the image is read
         assert tar.getnames()[:2] == ["i2v-bundle.json", "SHA256SUMS"]
     # SHA256SUMS is the plain `sha256sum` format: coreutils verifies the extracted members with it too
     with tarfile.open(path) as tar:
         (checked.staging / "SHA256SUMS").write_bytes(tar.extractfile("SHA256SUMS").read())
-    sums = subprocess.run(["sha256sum", "--strict", "-c", "SHA256SUMS"], cwd=checked.staging, capture_output=True,
-                          text=True)
+    sums = subprocess.run(
+        ["sha256sum", "--strict", "-c", "SHA256SUMS"], cwd=checked.staging, capture_output=True, text=True
+    )
     assert sums.returncode == 0 and sums.stdout.count(": OK") == 6, sums.stdout + sums.stderr
 
 
@@ -68,7 +87,7 @@ def test_a_complete_bundle_passes_every_check(made, tmp_path):
 def test_a_truncated_bundle_is_refused_naming_the_member_it_cuts(made, tmp_path, keep):
     path, _ = made
     data = path.read_bytes()
-    image_at = data.index(b"image.tar")          # inside the image member's data: cut there
+    image_at = data.index(b"image.tar")  # inside the image member's data: cut there
     cut = int(image_at + (len(data) - image_at) * keep) if keep < 0.9 else image_at + 1_000_000
     path.write_bytes(data[:cut])
     with pytest.raises(BundleError, match=r"is truncated: image\.tar has [\d,]+ of its 2,000,000 bytes"):
@@ -80,7 +99,7 @@ def test_a_tampered_model_file_is_refused_naming_it(made, tmp_path):
     path, _ = made
     with tarfile.open(path) as tar:
         member = tar.getmember(f"models/{MODEL}/unet/diffusion_pytorch_model.safetensors")
-    with open(path, "r+b") as handle:            # one byte inside that member's data, size unchanged
+    with open(path, "r+b") as handle:  # one byte inside that member's data, size unchanged
         handle.seek(member.offset_data + 1234)
         byte = handle.read(1)
         handle.seek(member.offset_data + 1234)
@@ -96,8 +115,13 @@ def test_a_bundle_for_the_other_architecture_is_refused_before_loading(made, tmp
     path, meta = made
     other = "linux/arm64" if host_platform() == "linux/amd64" else "linux/amd64"
     with pytest.raises(BundleError) as caught:
-        bundle_load.load(path, env_file=tmp_path / ".env", models_dir=tmp_path / "models",
-                         docker=str(tmp_path / "no-docker-here"), platform=other)
+        bundle_load.load(
+            path,
+            env_file=tmp_path / ".env",
+            models_dir=tmp_path / "models",
+            docker=str(tmp_path / "no-docker-here"),
+            platform=other,
+        )
     assert f"holds {meta.image} for {meta.platform}; this host is {other}" in str(caught.value)
     assert not (tmp_path / "models").exists() and not (tmp_path / ".env").exists()
 
@@ -132,9 +156,24 @@ def test_not_a_bundle_at_all(tmp_path):
 def test_the_loader_runs_on_the_standard_library_alone(made, tmp_path):
     """`make load` on a host without .venv: python -S -m provision.bundle_load, no site-packages at all."""
     path, _ = made
-    done = subprocess.run([sys.executable, "-S", "-m", "provision.bundle_load", str(path), "--env-file",
-                           str(tmp_path / ".env"), "--models-dir", str(tmp_path / "m"), "--docker",
-                           str(tmp_path / "no-docker")], cwd=ROOT, capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-S",
+            "-m",
+            "provision.bundle_load",
+            str(path),
+            "--env-file",
+            str(tmp_path / ".env"),
+            "--models-dir",
+            str(tmp_path / "m"),
+            "--docker",
+            str(tmp_path / "no-docker"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     # every check passed with the standard library; it stops only at docker load (no docker binary here)
     assert done.returncode == 6 and "docker" in done.stderr and "Traceback" not in done.stderr, done.stderr
 
@@ -142,26 +181,92 @@ def test_the_loader_runs_on_the_standard_library_alone(made, tmp_path):
 # ---------------------------------------------------------------------------------------------- make up
 
 
-@pytest.mark.parametrize(("image", "target"), [
-    ("docker.io/i2vdeploy/i2v-deploy:0.1.0-cpu", "build-cpu"),
-    ("registry.cn-hangzhou.aliyuncs.com/i2vdeploy/i2v-deploy:0.1.0-cuda12.6", "build-cuda"),
-    ("docker.io/i2vdeploy/i2v-deploy:0.1.0-cann9.0.0-910b-openeuler24.03", "build-cann"),
-])
+@pytest.mark.parametrize(
+    ("image", "target"),
+    [
+        ("docker.io/i2vdeploy/i2v-deploy:0.1.0-cpu", "build-cpu"),
+        ("registry.cn-hangzhou.aliyuncs.com/i2vdeploy/i2v-deploy:0.1.0-cuda12.6", "build-cuda"),
+        ("docker.io/i2vdeploy/i2v-deploy:0.1.0-cann9.0.0-910b-openeuler24.03", "build-cann"),
+    ],
+)
 def test_each_image_names_the_make_verb_that_builds_it(image, target):
     assert image_mod.build_target(image) == target
 
 
 def test_an_image_no_target_builds_is_named():
-    with pytest.raises(image_mod.ImageUnavailableError, match=r"I2V_IMAGE = 'docker.io/x/y:1.0': its tag names no variant"):
+    with pytest.raises(
+        image_mod.ImageUnavailableError, match=r"I2V_IMAGE = 'docker.io/x/y:1.0': its tag names no variant"
+    ):
         image_mod.build_target("docker.io/x/y:1.0")
+
+
+class Engine:
+    """What ensure() asks, answered from a table, with the pulls it was asked for recorded: the real docker
+    CLI and engine answer these in the container checks (make up against no registry, make up offline)."""
+
+    def __init__(self, present: bool, pull_error: str | None = None):
+        self.present, self.pull_error, self.pulls = present, pull_error, []
+
+    def inspect(self, image):
+        return subprocess.CompletedProcess(
+            [],
+            0 if self.present else 1,
+            "sha256:abc" if self.present else "",
+            "" if self.present else f"Error: No such image: {image}",
+        )
+
+    def pull(self, image):
+        self.pulls.append(image)
+        return subprocess.CompletedProcess([], 1 if self.pull_error else 0, "", self.pull_error or "")
+
+
+IMAGE = "docker.io/i2vdeploy/i2v-deploy:0.1.0-cpu"
+NO_REGISTRY = 'Error response from daemon: Get "https://registry-1.docker.io/v2/": dial tcp: no such host'
+
+
+@pytest.mark.parametrize("policy", list(image_mod.PullPolicy))
+def test_offline_never_pulls(policy):
+    engine = Engine(present=False, pull_error=NO_REGISTRY)
+    with pytest.raises(image_mod.ImageUnavailableError) as caught:
+        image_mod.ensure(IMAGE, policy, offline=True, docker=engine)
+    assert engine.pulls == [] and caught.value.exit_code == 11
+    assert "is not loaded here and I2V_OFFLINE=1 forbids a pull: load the bundle" in str(caught.value)
+
+
+def test_a_present_image_is_used_as_is_even_offline():
+    engine = Engine(present=True)
+    assert (
+        image_mod.ensure(IMAGE, image_mod.PullPolicy.AUTO, offline=True, docker=engine).outcome.value
+        == "present"
+    )
+    assert engine.pulls == []
+
+
+def test_a_tag_in_no_registry_is_said_then_built_or_stopped():
+    auto = image_mod.ensure(
+        IMAGE, image_mod.PullPolicy.AUTO, docker=Engine(False, NO_REGISTRY), env_file="e/.env"
+    )
+    assert (
+        auto.outcome.value == "build" and "Building it here: make build-cpu ENV_FILE=e/.env" in auto.message
+    )
+    assert NO_REGISTRY in auto.message and "no i2v-deploy image has been published yet" in auto.message
+    with pytest.raises(image_mod.ImageUnavailableError) as caught:
+        image_mod.ensure(IMAGE, image_mod.PullPolicy.ONLY, docker=Engine(False, NO_REGISTRY))
+    assert caught.value.exit_code == 12 and str(caught.value).endswith(
+        "Build it here: make build-cpu ENV_FILE=.env"
+    )
 
 
 def test_provision_image_without_an_engine_says_so(tmp_path):
     env_file = tmp_path / ".env"
     env_file.write_text("I2V_IMAGE=docker.io/i2vdeploy/i2v-deploy:0.1.0-cpu\n")
-    done = subprocess.run([sys.executable, "-m", "provision", "image", "--env-file", str(env_file), "--json"],
-                          cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, "DOCKER_HOST": f"unix://{tmp_path}/no.sock"})
+    done = subprocess.run(
+        [sys.executable, "-m", "provision", "image", "--env-file", str(env_file), "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DOCKER_HOST": f"unix://{tmp_path}/no.sock"},
+    )
     assert done.returncode == 13 and "Docker engine not reachable" in done.stderr, done.stderr
 
 

@@ -29,10 +29,19 @@ CANN_ENV = ROOT / "docker" / "scripts" / "cann-env.sh"
 # ---------------------------------------------------------------------------------------------- versions
 
 
-@pytest.mark.parametrize(("older", "newer"), [
-    ("24.1.rc2.2", "24.1.0"), ("24.1.0", "25.3.RC1"), ("25.3.rc1", "25.3.0"), ("25.3.0", "25.3.1"),
-    ("25.5.0", "25.5.1"), ("25.5.1", "25.5.2"), ("25.5.2", "26.0.RC1"), ("25.0.rc1.b033", "25.0.rc1.b034"),
-])
+@pytest.mark.parametrize(
+    ("older", "newer"),
+    [
+        ("24.1.rc2.2", "24.1.0"),
+        ("24.1.0", "25.3.RC1"),
+        ("25.3.rc1", "25.3.0"),
+        ("25.3.0", "25.3.1"),
+        ("25.5.0", "25.5.1"),
+        ("25.5.1", "25.5.2"),
+        ("25.5.2", "26.0.RC1"),
+        ("25.0.rc1.b033", "25.0.rc1.b034"),
+    ],
+)
 def test_driver_versions_order_release_candidates_before_the_release(older, newer):
     assert cann.driver_key(older) < cann.driver_key(newer)
 
@@ -43,9 +52,16 @@ def test_a_driver_version_that_is_not_one_is_named(bad):
         cann.driver_key(bad)
 
 
-@pytest.mark.parametrize(("driver", "tag"), [
-    ("25.3.RC1", "8.3.rc2"), ("25.3.1", "8.3.rc2"), ("25.5.0", "8.5.1"), ("25.5.1", "9.0.0"), ("26.0.RC1", "9.0.0"),
-])
+@pytest.mark.parametrize(
+    ("driver", "tag"),
+    [
+        ("25.3.RC1", "8.3.rc2"),
+        ("25.3.1", "8.3.rc2"),
+        ("25.5.0", "8.5.1"),
+        ("25.5.1", "9.0.0"),
+        ("26.0.RC1", "9.0.0"),
+    ],
+)
 def test_the_newest_cann_the_driver_runs(driver, tag):
     choice = cann.choose(driver)
     assert choice.release.tag == tag and choice.mismatch is None
@@ -57,7 +73,9 @@ def test_a_driver_older_than_every_image_gets_the_oldest_image_and_the_fix():
     assert choice.release is cann.CANN_RELEASES[0]
     assert "Ascend driver 24.1.rc2.2 is older than every CANN image needs" in choice.mismatch
     assert "CANN 8.3.RC2 needs >= 25.3.RC1" in choice.mismatch
-    assert choice.fix.startswith(f"upgrade the Ascend HDK driver and firmware to {cann.CANN_RELEASES[-1].min_driver}")
+    assert choice.fix.startswith(
+        f"upgrade the Ascend HDK driver and firmware to {cann.CANN_RELEASES[-1].min_driver}"
+    )
 
 
 # ---------------------------------------------------------------------------------------------- provision
@@ -75,13 +93,17 @@ def atlas_with_driver(tmp_path: Path, version_info: Path | None) -> Path:
     return host
 
 
-@pytest.mark.parametrize(("case", "tag"), [
-    (DRIVERS / "25.3.rc1" / "version.info", "cann8.3.rc2-910b"),
-    (DRIVERS / "25.5.0" / "version.info", "cann8.5.1-910b"),
-    (DRIVERS / "25.5.1" / "version.info", "cann9.0.0-910b"),
-    (HOSTS_DIR / "npu-dcmi-error/root/usr/local/Ascend/driver/version.info", "cann9.0.0-910b"),
-    (HOSTS_DIR / "910b3x8/root/usr/local/Ascend/driver/version.info", "cann8.3.rc2-910b"),
-], ids=["25.3.rc1", "25.5.0", "25.5.1", "25.5.2", "24.1.rc2.2"])
+@pytest.mark.parametrize(
+    ("case", "tag"),
+    [
+        (DRIVERS / "25.3.rc1" / "version.info", "cann8.3.rc2-910b"),
+        (DRIVERS / "25.5.0" / "version.info", "cann8.5.1-910b"),
+        (DRIVERS / "25.5.1" / "version.info", "cann9.0.0-910b"),
+        (HOSTS_DIR / "npu-dcmi-error/root/usr/local/Ascend/driver/version.info", "cann9.0.0-910b"),
+        (HOSTS_DIR / "910b3x8/root/usr/local/Ascend/driver/version.info", "cann8.3.rc2-910b"),
+    ],
+    ids=["25.3.rc1", "25.5.0", "25.5.1", "25.5.2", "24.1.rc2.2"],
+)
 def test_provision_env_names_the_cann_image_of_the_host_driver(monkeypatch, tmp_path, case, tag):
     use_host(monkeypatch, atlas_with_driver(tmp_path, case))
     out = tmp_path / "deploy" / ".env"
@@ -98,7 +120,9 @@ def doctor_driver(monkeypatch, tmp_path, case: Path | None) -> dict:
 
 
 def test_doctor_names_a_driver_cann_mismatch_and_the_fix(monkeypatch, tmp_path):
-    finding = doctor_driver(monkeypatch, tmp_path, HOSTS_DIR / "910b3x8/root/usr/local/Ascend/driver/version.info")
+    finding = doctor_driver(
+        monkeypatch, tmp_path, HOSTS_DIR / "910b3x8/root/usr/local/Ascend/driver/version.info"
+    )
     assert finding["level"] == "error"
     assert finding["message"].startswith("Ascend driver 24.1.rc2.2 is older than every CANN image needs")
     assert "upgrade the Ascend HDK driver and firmware to 25.5.1 or newer" in finding["fix"]
@@ -118,8 +142,10 @@ def test_doctor_without_version_info_says_which_file_is_missing(monkeypatch, tmp
 def test_every_cann_release_is_a_bake_target_with_its_pair():
     bake = (ROOT / "docker" / "docker-bake.hcl").read_text()
     for release in cann.CANN_RELEASES:
-        assert (f'{{ cann = "{release.tag}", torch = "{release.torch}", torchaudio = "{release.torch}", '
-                f'torch_npu = "{release.torch_npu}" }}') in bake, release
+        assert (
+            f'{{ cann = "{release.tag}", torch = "{release.torch}", torchaudio = "{release.torch}", '
+            f'torch_npu = "{release.torch_npu}" }}'
+        ) in bake, release
 
 
 # ---------------------------------------------------------------------------------------------- cann-env.sh
@@ -138,28 +164,38 @@ def ascend_tree(root: Path, cann_version: str) -> Path:
         target.write_text(body)
 
     stub("ascend-toolkit/set_env.sh", f'echo "toolkit $*" >> {log}\n')
-    if cann_version != "8.3.rc2":       # 8.5.1 / 9.0.0: cann-<v>/share/info/ascendnpu-ir/bin/set_env.sh
-        stub(f"cann-{cann_version}/share/info/ascendnpu-ir/bin/set_env.sh", f'echo "ascendnpu-ir {cann_version} $*" >> {log}\n')
-    stub("nnal/atb/set_env.sh",
-         'abi=""\nfor arg in "$@"; do case "$arg" in --cxx_abi=*) abi="${arg#--cxx_abi=}";; esac; done\n'
-         f'if [ -z "$abi" ]; then echo "nnal imports torch to find the ABI" >> {log}; '
-         f'else echo "nnal cxx_abi=$abi" >> {log}; fi\n')
+    if cann_version != "8.3.rc2":  # 8.5.1 / 9.0.0: cann-<v>/share/info/ascendnpu-ir/bin/set_env.sh
+        stub(
+            f"cann-{cann_version}/share/info/ascendnpu-ir/bin/set_env.sh",
+            f'echo "ascendnpu-ir {cann_version} $*" >> {log}\n',
+        )
+    stub(
+        "nnal/atb/set_env.sh",
+        'abi=""\nfor arg in "$@"; do case "$arg" in --cxx_abi=*) abi="${arg#--cxx_abi=}";; esac; done\n'
+        f'if [ -z "$abi" ]; then echo "nnal imports torch to find the ABI" >> {log}; '
+        f'else echo "nnal cxx_abi=$abi" >> {log}; fi\n',
+    )
     return log
 
 
 def source_cann_env(root: Path, cann_version: str, **env: str) -> list[str]:
     log = ascend_tree(root, cann_version)
-    subprocess.run(["bash", "-c", f'. "{CANN_ENV}" && echo "args after: $#" >> "{log}"', "bash", "one", "two"],
-                   env={**os.environ, "I2V_ASCEND_ROOT": str(root), "I2V_CANN_VERSION": cann_version, **env},
-                   check=True)
+    subprocess.run(
+        ["bash", "-c", f'. "{CANN_ENV}" && echo "args after: $#" >> "{log}"', "bash", "one", "two"],
+        env={**os.environ, "I2V_ASCEND_ROOT": str(root), "I2V_CANN_VERSION": cann_version, **env},
+        check=True,
+    )
     return log.read_text().splitlines()
 
 
-@pytest.mark.parametrize(("version", "expected"), [
-    ("8.3.rc2", ["toolkit ", "nnal cxx_abi=1"]),
-    ("8.5.1", ["toolkit ", "ascendnpu-ir 8.5.1 ", "nnal cxx_abi=1"]),
-    ("9.0.0", ["toolkit ", "ascendnpu-ir 9.0.0 ", "nnal cxx_abi=1"]),
-])
+@pytest.mark.parametrize(
+    ("version", "expected"),
+    [
+        ("8.3.rc2", ["toolkit ", "nnal cxx_abi=1"]),
+        ("8.5.1", ["toolkit ", "ascendnpu-ir 8.5.1 ", "nnal cxx_abi=1"]),
+        ("9.0.0", ["toolkit ", "ascendnpu-ir 9.0.0 ", "nnal cxx_abi=1"]),
+    ],
+)
 def test_cann_env_sources_what_the_bases_entrypoint_does_without_importing_torch(tmp_path, version, expected):
     # the caller's positional arguments neither reach the scripts nor get lost
     assert source_cann_env(tmp_path, version) == [*expected, "args after: 2"]
@@ -170,5 +206,10 @@ def test_cann_env_takes_another_abi_from_atb_cxx_abi(tmp_path):
 
 
 def test_cann_env_sources_only_its_own_releases_ascendnpu_ir(tmp_path):
-    ascend_tree(tmp_path, "9.0.0")                     # the same tree also holds cann-9.0.0's script
-    assert source_cann_env(tmp_path, "8.5.1") == ["toolkit ", "ascendnpu-ir 8.5.1 ", "nnal cxx_abi=1", "args after: 2"]
+    ascend_tree(tmp_path, "9.0.0")  # the same tree also holds cann-9.0.0's script
+    assert source_cann_env(tmp_path, "8.5.1") == [
+        "toolkit ",
+        "ascendnpu-ir 8.5.1 ",
+        "nnal cxx_abi=1",
+        "args after: 2",
+    ]

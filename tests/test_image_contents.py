@@ -35,11 +35,12 @@ def arg_default(dockerfile: Path, name: str) -> str:
 def test_cuda_runtime_stage_takes_the_managed_interpreter_not_ubuntus_python():
     runtime = final_stage(CUDA)
     assert "COPY --from=base /opt/python /opt/python" in runtime
-    assert not re.search(r"apt-install[^\n]*python3\.11|apt-get install[^\n]*python", runtime_text := runs(runtime)), \
-        runtime_text
-    assert arg_default(CUDA, "PYTHON_SOURCE") == "uv"           # release builds: python-build-standalone via uv
+    assert not re.search(
+        r"apt-install[^\n]*python3\.11|apt-get install[^\n]*python", runtime_text := runs(runtime)
+    ), runtime_text
+    assert arg_default(CUDA, "PYTHON_SOURCE") == "uv"  # release builds: python-build-standalone via uv
     bake = (DOCKER / "docker-bake.hcl").read_text()
-    assert "PYTHON_SOURCE" not in bake                          # no bake target falls back to the base's python
+    assert "PYTHON_SOURCE" not in bake  # no bake target falls back to the base's python
     base = "\n".join(stages(CUDA)["base"])
     assert "RUN install-python build" in base and "ARG PYTHON_SOURCE" in base
 
@@ -55,11 +56,17 @@ def test_cuda_test_stage_builds_the_triton_style_extension_and_makes_an_https_re
     assert "i2v-checks/compiler.py" in test and 'i2v-checks/https.py "${PIP_INDEX_URL}"' in test
 
 
-@pytest.mark.parametrize(("version_info", "reason"), [
-    ((3, 11, 0, "candidate", 1), "Python 3.11.0rc1 is a candidate release, not a final 3.11: use PYTHON_SOURCE=uv"),
-    ((3, 11, 0, "beta", 4), "Python 3.11.0b4 is a beta release"),
-    ((3, 10, 12, "final", 0), "Python 3.10.12 is not 3.11"),
-])
+@pytest.mark.parametrize(
+    ("version_info", "reason"),
+    [
+        (
+            (3, 11, 0, "candidate", 1),
+            "Python 3.11.0rc1 is a candidate release, not a final 3.11: use PYTHON_SOURCE=uv",
+        ),
+        ((3, 11, 0, "beta", 4), "Python 3.11.0b4 is a beta release"),
+        ((3, 10, 12, "final", 0), "Python 3.10.12 is not 3.11"),
+    ],
+)
 def test_the_interpreter_check_refuses_ubuntus_release_candidate(tmp_path, version_info, reason):
     (tmp_path / "Python.h").touch()
     assert reason in problem(version_info, "3.11", str(tmp_path))
@@ -67,7 +74,8 @@ def test_the_interpreter_check_refuses_ubuntus_release_candidate(tmp_path, versi
 
 def test_the_interpreter_check_wants_python_h(tmp_path):
     assert problem((3, 11, 14, "final", 0), "3.11", str(tmp_path)).endswith(
-        "Python.h is missing: Triton and torch.compile build C code against it")
+        "Python.h is missing: Triton and torch.compile build C code against it"
+    )
     (tmp_path / "Python.h").touch()
     assert problem((3, 11, 14, "final", 0), "3.11", str(tmp_path)) is None
 
@@ -86,7 +94,7 @@ def test_cann_runtime_stage_sources_cann_env_in_entrypoint_and_login_shells():
     assert "COPY docker/scripts/cann-profile.sh /etc/profile.d/i2v-cann.sh" in runtime
     assert 'ENTRYPOINT ["dumb-init", "--", "i2v-entrypoint"]' in runtime
     env = next(line for line in runtime if line.startswith("ENV ") and "I2V_CANN_VERSION" in line)
-    assert "I2V_CANN_VERSION=${CANN_VERSION}" in env     # which cann-<v>/.../ascendnpu-ir script to source
+    assert "I2V_CANN_VERSION=${CANN_VERSION}" in env  # which cann-<v>/.../ascendnpu-ir script to source
 
 
 # ---------------------------------------------------------------------------------------------- both
@@ -104,7 +112,9 @@ def test_torchaudio_comes_with_torch_from_the_torch_index(dockerfile):
 
 def lock_names(name: str) -> set[str]:
     text = (DOCKER / "requirements" / name).read_text()
-    return {line.split("==")[0].lower() for line in text.splitlines() if line and not line.startswith((" ", "#"))}
+    return {
+        line.split("==")[0].lower() for line in text.splitlines() if line and not line.startswith((" ", "#"))
+    }
 
 
 def lock_pin(name: str, package: str) -> str:
@@ -119,5 +129,4 @@ def test_locks_carry_what_the_other_issues_bring(arch):
         assert "torchaudio" not in names and "torch" not in names and "openai" not in names
     assert "sageattention" in cuda and "sageattention" not in cann
     assert {"protobuf", "pathlib2"} <= cann
-    assert lock_pin(f"cann-{arch}.txt", "protobuf").startswith("3.20.")     # what the CANN bases pin
-
+    assert lock_pin(f"cann-{arch}.txt", "protobuf").startswith("3.20.")  # what the CANN bases pin

@@ -65,9 +65,9 @@ def cpu_stack(r: Runner) -> Stack:
     with r.check("build the cpu image's test stage (ubuntu:22.04 stand-in without a CA store)") as c:
         took, _ = build(r, "cuda", "test", "ci/cpu:test", extra={"BUILD_BASE": CPU_BASE, "RUNTIME_BASE": CPU_BASE},
                         log="build-cpu")
-        text = (r.logs / "build-cpu.log").read_text()
-        https = next((line for line in text.splitlines() if "https: GET" in line), "")
-        compiler = next((line for line in text.splitlines() if "compiler: " in line and "builds and loads" in line), "")
+        lines = (r.logs / "build-cpu.log").read_text().splitlines()[::-1]      # this run's lines come last
+        https = next((line for line in lines if "https: GET" in line), "")
+        compiler = next((line for line in lines if "compiler: " in line and "builds and loads" in line), "")
         assert https and compiler, f"the test stage's checks printed nothing:\n{tail(r.logs / 'build-cpu.log')}"
         c["detail"] = f"{took:.0f} s; {https.split('https: ', 1)[1][:80]}"
     r.run([DOCKER, "rmi", "-f", image], "stack", check=False)
