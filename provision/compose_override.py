@@ -31,10 +31,12 @@ from provision.envfile import write_atomic
 NAME = "compose.override.yaml"
 MARKER = "# Written by `provision env` for this host."
 
-# The models, outputs and jobs volumes of compose.yaml, restated when the runtime's override
+# The models, LoRAs, outputs and jobs volumes of compose.yaml, restated when the runtime's override
 # replaces the service's volume list (YAML cannot extend a list from another file).
 _BASE_VOLUMES = (
     '      - {type: bind, source: "${I2V_MODELS_DIR:-./models}", target: /models, bind: {create_host_path: true}}\n'
+    '      - {type: bind, source: "${I2V_LORAS_DIR:-./loras}", target: /loras, read_only: true, '
+    "bind: {create_host_path: true}}\n"
     "      - outputs:/outputs\n"
     "      - jobs:/data\n"
 )

@@ -122,7 +122,11 @@ def test_npu_nodes_driver_mounts_and_group(compose):
         "/dev/hisi_hdc",
     ]  # davinciN: the override
     assert npu["group_add"] == ["${I2V_NPU_GID:-1000}"]
-    mounts = {v["target"]: v for v in npu["volumes"] if isinstance(v, dict) and v["target"] != "/models"}
+    mounts = {
+        v["target"]: v
+        for v in npu["volumes"]
+        if isinstance(v, dict) and v["target"] not in ("/models", "/loras")
+    }
     assert set(mounts) == {
         "/usr/local/dcmi",
         "/usr/local/bin/npu-smi",
@@ -133,6 +137,16 @@ def test_npu_nodes_driver_mounts_and_group(compose):
     for target, mount in mounts.items():
         assert mount["read_only"] and mount["bind"] == {"create_host_path": False}
         assert mount["source"] == "${I2V_DRIVER_ROOT:-}" + target
+
+
+def test_every_server_mounts_the_lora_folder_read_only(compose):
+    for name, service in compose["services"].items():
+        if not name.startswith("server-"):
+            continue
+        loras = [v for v in service["volumes"] if isinstance(v, dict) and v["target"] == "/loras"]
+        assert len(loras) == 1 and loras[0]["read_only"], name
+        assert loras[0]["source"] == "${I2V_LORAS_DIR:-./loras}"
+        assert service["environment"]["I2V_LORAS_DIR"] == "/loras", name
 
 
 def test_fetch_runs_the_projects_fetch_without_device_backends(compose):
@@ -157,6 +171,9 @@ def test_override_switches_to_the_ascend_runtime_when_docker_has_it(atlas):
     text = compose_override.render(with_runtime)
     assert "runtime: ascend\n" in text and 'ASCEND_VISIBLE_DEVICES: "0,1,2,3,4,5,6,7"' in text
     assert "devices: !reset []\n" in text and "volumes: !override\n" in text and "/dev/davinci" not in text
+    # the replaced volume list keeps every volume compose.yaml gives the servers
+    for target in ("target: /models", "target: /loras, read_only: true", "outputs:/outputs", "jobs:/data"):
+        assert target in text, target
     assert "runtime: ascend" not in compose_override.render(atlas)
 
 
