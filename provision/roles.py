@@ -115,8 +115,3 @@ def merge(base: list[Entry], extra: list[Entry]) -> list[Entry]:
     by_key = {e.key: e for e in extra}
     merged = [by_key.pop(e.key, e) for e in base]
     return merged + list(by_key.values())
-
-
-def npu_service(role: str) -> str:
-    """The compose service the NPU override wires up on this host."""
-    return "worker-npu" if role == "worker" else "server-npu"

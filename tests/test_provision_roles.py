@@ -36,6 +36,8 @@ def test_head_gets_postgres_a_kept_password_and_the_command_for_its_workers(monk
     again = parse(env.read_text())
     assert again["I2V_POSTGRES_PASSWORD"] == password and again["I2V_SHARED_OUTPUTS"] == "/mnt/cpfs/i2v"
     assert list(values).count("COMPOSE_PROFILES") == 1 and env.read_text().count("\nCOMPOSE_PROFILES=") == 1
+    override = yaml.safe_load((tmp_path / "compose.override.yaml").read_text().replace("!override", ""))
+    assert list(override["services"]) == ["server-cuda"]  # the head serves: its GPUs go to the server
 
 
 def test_worker_host_needs_the_heads_store_and_the_shared_folder(monkeypatch, tmp_path):
@@ -113,3 +115,14 @@ def test_plan_shows_the_cards_one_job_runs_on(monkeypatch, host, model, layout):
     assert p["layout"] == layout and p["cards"] == int(layout.split()[0])
     pair = json.loads(provision("plan", "--model", model, "--cards", "1", "--json").stdout)
     assert pair["cards"] == 1
+
+
+def test_a_gpu_worker_host_gets_its_gpus_on_the_worker_service(monkeypatch, tmp_path):
+    use_host(monkeypatch, "h100x8")
+    command = ["env", "--output", str(tmp_path / ".env"), "--role", "worker", "--database-url", PG]
+    provision(*command, "--shared-outputs", "/mnt/nfs/i2v", cwd=tmp_path)
+    override = yaml.safe_load((tmp_path / "compose.override.yaml").read_text().replace("!override", ""))
+    (device,) = override["services"]["worker-cuda"]["deploy"]["resources"]["reservations"]["devices"]
+    assert device["device_ids"] == [str(i) for i in range(8)] and list(override["services"]) == [
+        "worker-cuda"
+    ]
