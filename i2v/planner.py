@@ -407,6 +407,7 @@ def plan(
                 vae_tiling=rung.vae_tiling,
                 forward_chunking=rung.forward_chunking,
                 fp8=rung.fp8,
+                device_factors=budget.kind != "cpu",  # kernel workspaces of an accelerator
             )
             peak = max(p.peak_mib for p in peaks)
             if peak > budget_mib:

@@ -95,3 +95,41 @@ def test_prediction_is_never_below_the_measurement_nor_15_percent_above(
         total,
         measured.peak_mib,
     )
+
+
+def test_the_fit_never_under_predicts_a_point_it_was_fitted_on():
+    from i2v.memory.fit import fit_phase
+    from i2v.memory.model import Features
+
+    # decode-like rows: a per-chunk cost plus noise the linear form cannot follow exactly
+    rows = [
+        (Features(m, m * f, 0.0, m * c), 50 + 1400 * m * c + 7 * m * f + (9 if c == 4 else 0))
+        for m in (0.07, 0.26, 0.59)
+        for f in (8, 16)
+        for c in (1, 4, 8)
+    ]
+    fit, over = fit_phase(rows, ("mpixel", "mpixel_frame", "mpixel_decoded"))
+    assert all(fit.mib(f) >= v - 1e-6 for f, v in rows)
+    assert 0 <= over < 0.15 and fit.per_mpixel_decoded > 1000
+
+
+def test_i2v_plan_measure_prints_the_measured_phases_next_to_the_prediction(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = os.environ | {"I2V_DEVICE": "cpu", "I2V_MODELS_DIR": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-m", "i2v", "plan", "--model", "tiny-wan2.1-i2v", "--measure", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    rows = {r["phase"]: r for r in data["measured"]["rows"]}
+    assert set(rows) == {"text", "condition", "denoise", "decode"}
+    assert data["measured"]["weights_measured_mib"] > 0 and data["measured"]["attention_kernels"]
+    assert all(r["measured_mib"] >= data["measured"]["weights_measured_mib"] for r in rows.values())

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import sys
@@ -75,7 +76,8 @@ def fit_phase(rows: list[tuple[Features, float]], allowed: tuple[str, ...]) -> t
     coef *= max((y / predicted).max(), 1.0)
     over = float(((x @ coef) / y).max() - 1.0)
     values = dict(zip(["base_mib", *[f"per_{FEATURES[i]}" for i in columns]], coef.tolist(), strict=True))
-    return PhaseFit(**{k: round(v, 3) for k, v in values.items()}), round(over, 4)
+    # rounded up: a rounded coefficient must not under-predict either
+    return PhaseFit(**{k: math.ceil(v * 1000) / 1000 for k, v in values.items()}), round(over, 4)
 
 
 def _fit_model(spec: Any, measurements: list[dict[str, Any]]) -> dict[str, Any]:
@@ -167,6 +169,62 @@ def write_atomic(path: Path, data: dict[str, Any]) -> None:
     tmp.replace(path)
 
 
+def print_table(path: Path, models: list[str] | None) -> None:
+    """Each stored measurement's peak (weights + largest phase) against the planner's prediction for the
+    same request all resident, without device factors or overhead (MiB)."""
+    from i2v import catalogue
+    from i2v.planner import predict_peak_mib
+    from i2v.request import resolve
+
+    data = json.loads(path.read_text(encoding="utf-8"))["models"]
+    print("| model | request | levers | predicted GiB | measured GiB | ratio |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for model_id, entry in data.items():
+        if "same_as" in entry or (models and model_id not in models):
+            continue
+        spec = catalogue.get(model_id)
+        for m in entry["measurements"]:
+            s = m["setting"]
+            request = resolve(spec, "standard", height=m["height"], width=m["width"], frames=m["frames"])
+            predicted = (
+                predict_peak_mib(
+                    spec,
+                    request,
+                    m["dtype"],
+                    "resident",
+                    decode_chunk=s["decode_chunk"] or 0,
+                    vae_tiling=s["vae_tiling"],
+                    forward_chunking=bool(s["forward_chunks"]),
+                    device_factors=False,
+                )
+                - spec.memory.overhead_mib
+            )
+            measured = m["weights_mib"] + max(m["phases"].values())
+            levers = ", ".join(
+                x
+                for x in (
+                    f"decode {s['decode_chunk']}" if s["decode_chunk"] else "",
+                    "tiling" if s["vae_tiling"] else "",
+                    f"ff {s['forward_chunks']} chunks" if s["forward_chunks"] else "",
+                )
+                if x
+            )
+            print(
+                f"| {model_id} | {m['height']}x{m['width']}x{m['frames']} | {levers or '-'} | "
+                f"{predicted / 1024:.2f} | {measured / 1024:.2f} | {predicted / measured:.3f} |"
+            )
+
+
+def _check_grids(models: list[str]) -> None:
+    from i2v import catalogue
+    from i2v.request import resolve
+
+    for model_id in models:
+        spec = catalogue.get(model_id)
+        for point in GRIDS[model_id]:
+            resolve(spec, "standard", height=point.height, width=point.width, frames=point.frames)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m i2v.memory.fit", description=__doc__.split("\n")[0])
     parser.add_argument("--model", action="append", help="only these models (default: all in GRIDS)")
@@ -174,11 +232,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--points", type=int, default=0, help="measure only the first N grid points (a quick check)"
     )
+    parser.add_argument(
+        "--table",
+        action="store_true",
+        help="measure nothing: print the file's measurements against the prediction",
+    )
     args = parser.parse_args(argv)
+    if args.table:
+        print_table(args.out, args.model)
+        return 0
     models = args.model or list(GRIDS)
     unknown = [m for m in models if m not in GRIDS]
     if unknown:
         parser.error(f"no grid for {', '.join(unknown)}; models with a grid: {', '.join(GRIDS)}")
+    _check_grids(models)  # an invalid point fails now, not after an hour of measuring
     data = json.loads(args.out.read_text(encoding="utf-8")) if args.out.is_file() else {"models": {}}
 
     def log(text: str) -> None:
