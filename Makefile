@@ -5,6 +5,16 @@ PYTHON      ?= python3
 VENV        ?= .venv
 PY          := $(VENV)/bin/python
 TORCH_PIN   ?= torch==2.13.0
+# Lightricks' ltx-pipelines backend (i2v/families/ltx2_official). ltx-core asks for an unpinned
+# torchaudio; pip would pick PyPI's newest, a CUDA build (on older torch also a torch upgrade).
+# So the three wheels go in with --no-deps at exact versions (ltx-core's other dependencies are in
+# pyproject's runtime extra) and torchaudio's compiled libraries are deleted: PyPI's Linux wheels
+# link libcudart / libc10_cuda and cannot load next to a CPU torch, while what ltx-core calls
+# (MelSpectrogram, resample) is pure Python and runs without them (torchaudio's _load_lib returns
+# False for a missing library). There is no torchaudio wheel for torch 2.13; 2.11.1 requires
+# torch>=2.11, so torch stays as pinned (checked below). The images pin their own torchaudio.
+LTX_PINS    ?= ltx-core==1.0.0 ltx-pipelines==1.0.0
+TORCHAUDIO_PIN ?= torchaudio==2.11.1
 STAMP       := $(VENV)/.installed
 MODEL       ?=
 ENV_FILE    ?= .env
@@ -27,6 +37,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH_PIN)"
 	$(PY) -m pip install --quiet -e ".[runtime,nvidia,dev]"
+	$(PY) -m pip install --quiet --no-deps "$(TORCHAUDIO_PIN)" $(LTX_PINS)
+	$(PY) -c 'import importlib.util, pathlib; lib = pathlib.Path(importlib.util.find_spec("torchaudio").origin).parent / "lib"; [p.unlink() for p in lib.glob("*.so")]'
+	$(PY) -c 'import torch, torchaudio, torchaudio._extension as ext, ltx_pipelines; assert torch.__version__.split("+")[0] == "$(patsubst torch==%,%,$(TORCH_PIN))" and torch.version.cuda is None and not ext._IS_TORCHAUDIO_EXT_AVAILABLE, (torch.__version__, torch.version.cuda)'
+	$(PY) -m pip check
 	touch $(STAMP)
 
 venv: $(STAMP)

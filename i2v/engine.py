@@ -58,6 +58,7 @@ class Result:
     run_s: float
     seconds_per_step: float | None
     peak_mib: int | None
+    steps: int  # denoising steps run, every stage counted
 
 
 def model_dir(spec: ModelSpec, settings: Settings) -> Path:
@@ -242,7 +243,13 @@ class Engine:
         if output.notes:
             p = replace(p, notes=p.notes + tuple(output.notes))
         return Result(
-            output=output, plan=p, load_s=self.load_s, run_s=run_s, seconds_per_step=per_step, peak_mib=peak
+            output=output,
+            plan=p,
+            load_s=self.load_s,
+            run_s=run_s,
+            seconds_per_step=per_step,
+            peak_mib=peak,
+            steps=steps,
         )
 
     def _memory_mib(self) -> int | None:

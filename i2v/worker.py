@@ -30,7 +30,14 @@ from typing import Any
 
 from i2v.errors import INTERNAL_ERROR, job_code
 from i2v.jobs import JobStore, LeaseLostError, ServiceSettings
-from i2v.jobs.paths import upload_path_ok, video_path
+from i2v.jobs.paths import (
+    PREVIEWS,
+    preview_path,
+    remove_uploads,
+    upload_path_ok,
+    upload_paths,
+    video_path,
+)
 
 log = logging.getLogger("i2v.worker")
 PROGRESS_EVERY_S = 0.25
@@ -141,7 +148,7 @@ class Worker:
                 break
             try:
                 if time.monotonic() - last_reap > self.settings.lease_s / 2:
-                    self.store.requeue_lost()
+                    remove_uploads(self.outputs, self.store.requeue_lost())
                     last_reap = time.monotonic()
                 job = self.store.claim(self.id)
             except Exception as exc:  # noqa: BLE001 - a database hiccup must not throw away a warm pipeline
@@ -175,16 +182,19 @@ class Worker:
         out = video_path(self.outputs, job_id)
         try:
             request = GenerationRequest.from_dict(json.loads(job["params"]))
-            if not upload_path_ok(self.outputs, job["image_path"]):
-                raise ValueError("the stored image path is outside the uploads folder")
-            image = load_image(
-                job["image_path"],
-                max_bytes=self.settings.max_upload_bytes,
-                max_pixels=self.settings.max_image_pixels,
-            )
+            self._check_paths(job, request)
+            image = None
+            if job["image_path"]:  # "" when the mode runs without an image (ic-lora)
+                image = load_image(
+                    job["image_path"],
+                    max_bytes=self.settings.max_upload_bytes,
+                    max_pixels=self.settings.max_image_pixels,
+                )
             result = self.engine.generate(request, image, self._reporter(job_id))
-            self._report(job_id, stage="encoding", step=request.steps, total_steps=request.steps, eta_s=0.0)
-            info = self._write(result, out, request.fps)
+            steps = result.steps  # every stage's steps (a two-stage mode runs more than `request.steps`)
+            self._report(job_id, stage="encoding", step=steps, total_steps=steps, eta_s=0.0)
+            extras = json.loads(job["extras"]) if job.get("extras") else {}
+            info = self._write(result, out, request.fps, extras.get("extends"))
         except JobCancelled:
             self._end(job, "cancelled")
         except Drained:
@@ -215,20 +225,47 @@ class Worker:
                 eta_s=0.0,
             )
             return
-        with contextlib.suppress(OSError):
-            out.unlink()
+        for path in (out, *(preview_path(self.outputs, job_id, v) for v in PREVIEWS)):
+            with contextlib.suppress(OSError):
+                path.unlink()
 
-    def _write(self, result: Any, out: Path, fps: int) -> dict[str, Any]:
-        from i2v.video import write_mp4
+    def _check_paths(self, job: dict[str, Any], request: Any) -> None:
+        """Every file the stored job names is one the API made: uploads, and LoRAs of the LoRA folder."""
+        media = [getattr(request, name) for name in ("last_image", "audio", "video", "reference_video")]
+        media += [k.path for k in request.keyframes]
+        extends = json.loads(job["extras"]).get("extends") if job.get("extras") else None
+        media += [job["image_path"] or None, extends["path"] if extends else None]
+        for path in media:
+            if path is not None and not upload_path_ok(self.outputs, path):
+                raise ValueError(f"a stored input path is outside the uploads folder: {path}")
+        loras = self.settings.loras_path()
+        for ref in request.loras:
+            if Path(ref.path).resolve().parent != loras:
+                raise ValueError(f"a stored LoRA is outside the LoRA folder: {ref.path}")
+
+    def _write(self, result: Any, out: Path, fps: int, extends: dict[str, Any] | None) -> dict[str, Any]:
+        from i2v.previews import previews_from_mp4, write_previews
 
         out.parent.mkdir(parents=True, exist_ok=True)
-        info = write_mp4(
-            result.output.frames,
-            out,
-            fps=fps,
-            audio=result.output.audio,
-            audio_sample_rate=result.output.audio_sample_rate,
-        )
+        output = result.output
+        previews = {v: preview_path(self.outputs, out.stem, v) for v in PREVIEWS}
+        if extends:
+            from i2v.stitch import read_source, stitch
+
+            clip = read_source(extends["path"])
+            info = stitch(
+                extends["path"], clip, output.frames, out, fps, output.audio, output.audio_sample_rate
+            )
+            previews_from_mp4(out, previews)
+            joined = {"source_frames": clip.frames, "segment_frames": len(output.frames)}
+        else:
+            from i2v.video import write_mp4
+
+            info = write_mp4(
+                output.frames, out, fps=fps, audio=output.audio, audio_sample_rate=output.audio_sample_rate
+            )
+            write_previews(output.frames, previews)
+            joined = {}
         return {
             "frames": info.frames,
             "width": info.width,
@@ -237,14 +274,16 @@ class Worker:
             "duration_s": round(info.duration_s, 3),
             "bytes": info.bytes,
             "has_audio": info.has_audio,
+            **joined,
         }
 
     def _end(self, job: dict[str, Any], state: str, **fields: Any) -> None:
         if not self.store.finish(job["id"], self.id, state, **fields):
             log.warning("worker %s: job %s was no longer ours when it ended", self.id, job["id"])
             return
-        with contextlib.suppress(OSError):
-            os.remove(job["image_path"])  # the upload is not needed once the job is over
+        for path in upload_paths(self.outputs, job["id"]):  # not needed once the job is over
+            with contextlib.suppress(OSError):
+                os.remove(path)
 
     def _reporter(self, job_id: str):
         last = [0.0, ""]

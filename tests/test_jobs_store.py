@@ -16,7 +16,6 @@ from i2v.jobs import (
     JobStore,
     LeaseLostError,
     NewJob,
-    NotCancellableError,
     QueueFullError,
 )
 
@@ -176,24 +175,68 @@ def test_idempotency_key_returns_the_same_job_and_refuses_a_different_request(st
     invariant(store, 10)
 
 
-def test_cancel_queued_now_running_at_the_next_step(store):
+def test_delete_cancels_queued_now_running_at_the_next_step_and_hides_finished(store):
     a, _ = store.submit(job(), queue_size=10)
     b, _ = store.submit(job(), queue_size=10)
-    assert store.cancel(a["id"])["state"] == "cancelled"
+    action, row = store.delete(a["id"])
+    assert (action, row["state"], row["deleted_at"]) == ("cancelled", "cancelled", None)
     running = store.claim("w1")
     assert running["id"] == b["id"]
-    assert store.cancel(b["id"])["cancel_requested"] is True
+    action, row = store.delete(b["id"])
+    assert (action, row["state"], row["cancel_requested"]) == ("cancel_requested", "running", True)
     assert store.progress(b["id"], "w1", step=1) is True  # the worker sees it and stops
     store.finish(b["id"], "w1", "cancelled")
-    with pytest.raises(NotCancellableError):
-        store.cancel(b["id"])
-    invariant(store, 2)
+    assert [r["id"] for r in store.page(10)] == [b["id"], a["id"]]  # cancelled jobs stay readable
+    action, row = store.delete(b["id"])
+    assert action == "deleted" and row["deleted_at"] is not None and row["state"] == "cancelled"
+    assert store.delete(b["id"]) is None  # gone for the API
+    assert [r["id"] for r in store.page(10)] == [a["id"]]
+    assert [r["id"] for r in store.page(10, include_deleted=True)] == [b["id"], a["id"]]
+    invariant(store, 2)  # a deleted job still counts as what it was
+
+
+def test_pages_go_either_way_after_a_job(store):
+    seqs = [store.submit(job(), queue_size=10)[0]["seq"] for _ in range(5)]
+    assert [r["seq"] for r in store.page(2)] == seqs[::-1][:2]
+    assert [r["seq"] for r in store.page(2, after_seq=seqs[3])] == [seqs[2], seqs[1]]
+    assert [r["seq"] for r in store.page(2, after_seq=seqs[1], order="asc")] == [seqs[2], seqs[3]]
+    assert [r["seq"] for r in store.page(10, after_seq=seqs[0])] == []
+
+
+def test_an_older_database_gets_the_new_columns(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:  # the jobs table as the first release made it
+        conn.execute(
+            "CREATE TABLE jobs (seq INTEGER PRIMARY KEY AUTOINCREMENT, id VARCHAR(32) NOT NULL UNIQUE, "
+            "state VARCHAR(16) NOT NULL, model VARCHAR(64) NOT NULL, params TEXT NOT NULL, plan TEXT, "
+            "image_path TEXT NOT NULL, output_path TEXT, idempotency_key VARCHAR(300) UNIQUE, "
+            "request_hash VARCHAR(64) NOT NULL, attempt INTEGER NOT NULL, worker_id VARCHAR(64), "
+            "lease_until FLOAT, cancel_requested BOOLEAN NOT NULL, created_at FLOAT NOT NULL, "
+            "started_at FLOAT, finished_at FLOAT, stage VARCHAR(16), step INTEGER, total_steps INTEGER, "
+            "seconds_per_step FLOAT, eta_s FLOAT, load_s FLOAT, run_s FLOAT, peak_mib INTEGER, "
+            "error_code VARCHAR(32), error_message TEXT, result TEXT)"
+        )
+        conn.execute(
+            "INSERT INTO jobs (id, state, model, params, image_path, request_hash, attempt, "
+            "cancel_requested, created_at) VALUES ('a', 'succeeded', 'tiny-svd', '{}', '', 'h', 1, 0, 1)"
+        )
+    store = JobStore(f"sqlite:///{path}")
+    store.create_schema()
+    store.create_schema()  # twice: nothing left to add
+    try:
+        assert store.get("a")["deleted_at"] is None and store.delete("a")[0] == "deleted"
+        row, _ = store.submit(NewJob(**vars(job()) | {"extras": {"note": "x"}}), queue_size=10)
+        assert row["extras"] == '{"note": "x"}'
+    finally:
+        store.dispose()
 
 
 def test_a_dead_workers_job_with_a_pending_cancel_ends_cancelled(store):
     store.submit(job(), queue_size=10)
     j = store.claim("w1")
-    store.cancel(j["id"])
+    store.delete(j["id"])
     assert [r["id"] for r in store.requeue_lost("w1")["cancelled"]] == [j["id"]]
     assert store.get(j["id"])["state"] == "cancelled"
 

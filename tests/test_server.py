@@ -20,6 +20,7 @@ import httpx
 import pytest
 from service_harness import Service, alive, png_bytes, record_figure, rss_kib
 
+from i2v.server.wire import body_limit
 from i2v.video import probe_mp4
 
 QUEUE = 4
@@ -112,7 +113,7 @@ def auth(key: str = KEYS.split(",")[0]) -> str:
 
 def test_exact_admission_under_concurrent_submissions(service, client):
     long = service.submit(client, model="tiny-svd", height=128, width=128, frames=16, steps=150).json()
-    service.wait_job(client, long["id"], states=("running",), until=lambda j: j["progress"]["step"] >= 1)
+    service.wait_job(client, long["id"], states=("running",), until=lambda j: j["step"] >= 1)
     n = 24
     barrier = threading.Barrier(n)
     answers: list[httpx.Response] = []
@@ -137,7 +138,7 @@ def test_exact_admission_under_concurrent_submissions(service, client):
     assert all(
         int(r.headers["Retry-After"]) >= 1 and r.json()["error"]["code"] == "queue_full" for r in refused
     )
-    assert client.get("/v1/videos", params={"state": "queued"}).json()["items"].__len__() == QUEUE
+    assert len(client.get("/v1/videos", params={"state": "queued"}).json()["data"]) == QUEUE
     for job_id in [*accepted, long["id"]]:  # clean up: cancel them all
         assert client.delete(f"/v1/videos/{job_id}").status_code in (200, 202)
     assert service.wait_job(client, long["id"])["state"] == "cancelled"
@@ -192,11 +193,11 @@ def _corpus() -> list[tuple[str, dict, int | None, str | None]]:
     cases.append(("prompt-too-long", post({"prompt": "x" * 2001}), 422, "prompt"))
     cases.append(("negative-too-long", post({"negative_prompt": "y" * 2001}), 422, "negative_prompt"))
     cases.append(("prompt-nul", post({"prompt": "a\x00b"}), 422, "prompt"))
-    for name in ("colour", "loras", "num_frames", "image_url", "Model"):
+    for name in ("colour", "n", "quality", "image_url", "Model", "size[0]", "prompt[x]"):
         cases.append((f"unknown-{name}", post({name: "1"}), 422, name))
     cases.append(("weights-missing", post({"model": "svd-xt", "preset": "fast"}), 422, "model"))
     # the image part
-    cases.append(("no-image", post(f={"prompt": (None, "x")}), 422, "image"))
+    cases.append(("no-image", post(f={"prompt": (None, "x")}), 422, "input_reference"))
     cases.append(
         (
             "image-as-text",
@@ -239,8 +240,8 @@ def _corpus() -> list[tuple[str, dict, int | None, str | None]]:
                 url="/v1/videos",
                 files=[("image", ("a.png", good, "image/png")), ("image", ("b.png", good, "image/png"))],
             ),
-            400,
-            None,
+            422,
+            "image",
         )
     )
     cases.append(
@@ -268,7 +269,7 @@ def _corpus() -> list[tuple[str, dict, int | None, str | None]]:
         b'--zz\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\n'
         b"Content-Type: image/png\r\n\r\n"
     )
-    chunks = (head if i == 0 else b"x" * 65536 for i in range(21))
+    chunks = (head if i == 0 else b"x" * 65536 for i in range(2 + body_limit(MAX_UPLOAD) // 65536))
     cases.append(
         (
             "chunked-over-limit",
@@ -334,7 +335,10 @@ def _corpus() -> list[tuple[str, dict, int | None, str | None]]:
         ("GET", "/v1/videos?limit=0", 422),
         ("GET", "/v1/videos?limit=101", 422),
         ("GET", "/v1/videos?limit=abc", 422),
-        ("GET", "/v1/videos?cursor=-1", 422),
+        ("GET", "/v1/videos?after=nope", 422),
+        ("GET", "/v1/videos?after=" + "0" * 32, 422),
+        ("GET", "/v1/videos?order=up", 422),
+        ("GET", "/v1/videos/" + "0" * 32 + "/content?variant=poster", 422),
         ("GET", "/v1/videos?state=bogus", 422),
     ):
         cases.append((f"{method} {url}", dict(method=method, url=url), status, None))
@@ -343,7 +347,7 @@ def _corpus() -> list[tuple[str, dict, int | None, str | None]]:
 
 def test_malformed_corpus_gets_4xx_and_the_worker_stays_up(service, client):
     workers_before = service.workers()
-    submitted_before = len(client.get("/v1/videos", params={"limit": 100}).json()["items"])
+    submitted_before = len(client.get("/v1/videos", params={"limit": 100}).json()["data"])
     cases = _corpus()
     histogram: collections.Counter[int] = collections.Counter()
     failures = []
@@ -371,7 +375,7 @@ def test_malformed_corpus_gets_4xx_and_the_worker_stays_up(service, client):
     assert len(cases) >= 100
     assert service.workers() == workers_before and all(alive(p) for p in workers_before)
     assert client.get("/health/ready").status_code == 200
-    items = client.get("/v1/videos", params={"limit": 100}).json()["items"]
+    items = client.get("/v1/videos", params={"limit": 100}).json()["data"]
     assert len(items) == submitted_before  # none of them became a job
     job = service.submit(client, **SMALL).json()
     assert service.wait_job(client, job["id"])["state"] == "succeeded"
@@ -453,7 +457,11 @@ def test_path_traversal_is_contained(service, client):
     assert not [p for p in service.root.rglob("*") if "evil" in p.name or p.name == "secret.png"]
     made = {p.relative_to(service.outputs).parts[0] for p in service.outputs.rglob("*") if p.is_file()}
     assert made <= {"jobs.db", "jobs.db-wal", "jobs.db-shm", "uploads", "videos"}, made
-    assert all(re.fullmatch(r"[0-9a-f]{32}\.mp4", p.name) for p in (service.outputs / "videos").iterdir())
+    assert all(
+        re.fullmatch(r"[0-9a-f]{32}(\.mp4|\.thumbnail\.webp|\.spritesheet\.jpg)", p.name)
+        for p in (service.outputs / "videos").iterdir()
+    )
+    assert not list(uploads.iterdir())  # every upload is removed when its job ends
     record_figure(
         "path_traversal",
         {
@@ -473,7 +481,7 @@ def test_auth_is_checked_on_every_route(service, client, tmp_path):
     from i2v.server.auth import PUBLIC_PATHS
 
     app = create_app(ServiceSettings(outputs_dir=tmp_path, api_keys="x"))
-    job_id = client.get("/v1/videos", params={"state": "succeeded", "limit": 1}).json()["items"][0]["id"]
+    job_id = client.get("/v1/videos", params={"state": "succeeded", "limit": 1}).json()["data"][0]["id"]
     checked = []
     for route in app.routes:
         methods = sorted(getattr(route, "methods", None) or {"GET"})
@@ -547,7 +555,7 @@ def test_a_job_end_to_end_with_events_content_and_idempotency(service, client):
             elif line.startswith("data: "):
                 events.append((kind, json.loads(line[6:])))
     assert events[-1][0] == "end" and events[-1][1]["state"] == "succeeded"
-    running = [e[1]["progress"]["step"] for e in events if e[1]["state"] == "running"]
+    running = [e[1]["step"] for e in events if e[1]["state"] == "running"]
     assert running and running == sorted(running)
     job = client.get(f"/v1/videos/{job_id}").json()
     assert (
@@ -561,7 +569,6 @@ def test_a_job_end_to_end_with_events_content_and_idempotency(service, client):
     assert (info.frames, info.width, info.height, info.codec) == (4, 64, 64, "h264")
     ranged = client.get(f"/v1/videos/{job_id}/content", headers={"Range": "bytes=0-99"})
     assert ranged.status_code == 206 and len(ranged.content) == 100
-    assert client.delete(f"/v1/videos/{job_id}").status_code == 409
     models = client.get("/v1/models").json()
     by_id = {m["id"]: m for m in models["models"]}
     assert (
@@ -573,10 +580,27 @@ def test_a_job_end_to_end_with_events_content_and_idempotency(service, client):
     spec = client.get("/openapi.json").json()
     assert {"/v1/videos", "/v1/videos/{job_id}", "/v1/models", "/health/ready"} <= set(spec["paths"])
     page = client.get("/v1/videos", params={"limit": 2}).json()
-    older = client.get("/v1/videos", params={"limit": 2, "cursor": page["next_cursor"]}).json()
-    assert len(page["items"]) == 2 and not {j["id"] for j in page["items"]} & {
-        j["id"] for j in older["items"]
+    older = client.get("/v1/videos", params={"limit": 2, "after": page["last_id"]}).json()
+    assert len(page["data"]) == 2 and page["has_more"] and page["last_id"] == page["data"][-1]["id"]
+    assert not {j["id"] for j in page["data"]} & {j["id"] for j in older["data"]}
+    assert page["data"][1]["created_at"] >= older["data"][0]["created_at"]
+    # DELETE of a finished video removes it and its files; reads answer 404 afterwards
+    files = [
+        service.outputs / "videos" / f"{job_id}{s}" for s in (".mp4", ".thumbnail.webp", ".spritesheet.jpg")
+    ]
+    assert all(p.is_file() for p in files)
+    deleted = client.delete(f"/v1/videos/{job_id}")
+    assert deleted.status_code == 200 and deleted.json() | {"state": None, "cancel_requested": None} == {
+        "id": job_id,
+        "object": "video.deleted",
+        "deleted": True,
+        "state": None,
+        "cancel_requested": None,
     }
+    assert not [p for p in files if p.exists()]
+    assert [client.get(f"/v1/videos/{job_id}{tail}").status_code for tail in ("", "/content")] == [404, 404]
+    assert client.delete(f"/v1/videos/{job_id}").status_code == 404
+    assert job_id not in {j["id"] for j in client.get("/v1/videos", params={"limit": 100}).json()["data"]}
 
 
 # --- crash recovery ---------------------------------------------------------------------------------
@@ -584,7 +608,7 @@ def test_a_job_end_to_end_with_events_content_and_idempotency(service, client):
 
 def test_kill_9_of_a_worker_mid_job_requeues_and_finishes_it(service, client):
     job = service.submit(client, model="tiny-svd", height=64, width=64, frames=4, steps=80).json()
-    service.wait_job(client, job["id"], states=("running",), until=lambda j: j["progress"]["step"] >= 2)
+    service.wait_job(client, job["id"], states=("running",), until=lambda j: j["step"] >= 2)
     [victim] = service.workers()
     killed = time.monotonic()
     os.kill(victim, signal.SIGKILL)
@@ -604,7 +628,7 @@ def test_kill_9_of_a_worker_mid_job_requeues_and_finishes_it(service, client):
     )
     assert requeued["attempt"] == 2 and done["state"] == "succeeded" and done["attempt"] == 2
     assert service.workers() and service.workers() != [victim]
-    assert client.get("/v1/videos", params={"state": "running"}).json()["items"] == []
+    assert client.get("/v1/videos", params={"state": "running"}).json()["data"] == []
     assert client.get("/health/ready").status_code == 200
 
 

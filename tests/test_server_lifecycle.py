@@ -34,9 +34,7 @@ def test_sigterm_drains_lets_the_running_job_finish_and_exits_clean(tmp_path, mo
     try:
         with service.client() as client:
             job = service.submit(client, **LONG).json()
-            service.wait_job(
-                client, job["id"], states=("running",), until=lambda j: j["progress"]["step"] >= 1
-            )
+            service.wait_job(client, job["id"], states=("running",), until=lambda j: j["step"] >= 1)
             tree = [service.pid, *service.workers()]
             signalled = time.monotonic()
             service.process.send_signal(signal.SIGTERM)
@@ -71,7 +69,7 @@ def test_restarts_keep_every_job_graceful_or_after_kill_9(tmp_path, models):
     first = Service(root, models, model="tiny-svd", drain_grace_s=0.5, lease_s=3, queue_size=8).start()
     with first.client() as client:
         long_id = first.submit(client, **LONG).json()["id"]
-        first.wait_job(client, long_id, states=("running",), until=lambda j: j["progress"]["step"] >= 1)
+        first.wait_job(client, long_id, states=("running",), until=lambda j: j["step"] >= 1)
         queued = [first.submit(client, **SMALL).json()["id"] for _ in range(3)]
     tree = [first.pid, *first.workers()]
     started = time.monotonic()
@@ -85,7 +83,7 @@ def test_restarts_keep_every_job_graceful_or_after_kill_9(tmp_path, models):
     # 2. Start again, let the long job run, then kill -9 everything (serve and worker) mid-job.
     second = Service(root, models, model="tiny-svd", drain_grace_s=0.5, lease_s=3, queue_size=8).start()
     with second.client() as client:
-        second.wait_job(client, long_id, states=("running",), until=lambda j: j["progress"]["step"] >= 1)
+        second.wait_job(client, long_id, states=("running",), until=lambda j: j["step"] >= 1)
     second.crash()
     crashed = rows(second)
     assert crashed[long_id]["state"] == "running"  # nobody is left to say otherwise
@@ -96,7 +94,7 @@ def test_restarts_keep_every_job_graceful_or_after_kill_9(tmp_path, models):
     try:
         with third.client() as client:
             final = {i: third.wait_job(client, i, timeout=180) for i in [long_id, *queued]}
-            running = client.get("/v1/videos", params={"state": "running"}).json()["items"]
+            running = client.get("/v1/videos", params={"state": "running"}).json()["data"]
         all_done_s = time.monotonic() - restarted
     finally:
         assert third.stop() == 0
@@ -118,7 +116,7 @@ def test_workers_do_not_outlive_a_killed_supervisor(tmp_path, models):
     service = Service(tmp_path / "svc", models, model="tiny-svd", drain_grace_s=0.5, lease_s=3).start()
     with service.client() as client:
         job = service.submit(client, **LONG).json()
-        service.wait_job(client, job["id"], states=("running",), until=lambda j: j["progress"]["step"] >= 1)
+        service.wait_job(client, job["id"], states=("running",), until=lambda j: j["step"] >= 1)
     [worker] = service.workers()
     killed = time.monotonic()
     service.process.send_signal(signal.SIGKILL)  # only `i2v serve`: the kernel tells the worker

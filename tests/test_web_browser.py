@@ -1,5 +1,7 @@
 """A person at the web page, in a real headless Chromium (Debian's, driven by Playwright): enter the
-API key, pick the tiny default model, upload an image, watch the progress bar, play the video.
+API key, pick a mode of the served model and see exactly its inputs, upload the image and the
+mode's extra input (tiny-ltx-2 `keyframes`: the last frame), wait in the queue behind another job,
+watch the progress bar, play the video, see its thumbnail in the history.
 The screenshot is kept in test-artifacts/web-ui.png.
 
 Never `playwright install`: the browser is the distribution's `chromium` package (the Makefile's
@@ -28,6 +30,16 @@ ARGS = [
     "--disable-sync",
 ]
 KEY = "browser-key-123"
+MODEL = "tiny-ltx-2"
+# what each mode shows: (image label says optional, the mode-input blocks shown, the required ones)
+SHOWN = """(mode) => {
+  document.querySelector('#mode').value = mode;
+  document.querySelector('#mode').dispatchEvent(new Event('change'));
+  const blocks = [...document.querySelectorAll('#inputs .input')].filter((b) => !b.hidden);
+  return [document.querySelector('#image-need').textContent.includes('optional'),
+          blocks.map((b) => b.dataset.input),
+          blocks.filter((b) => b.dataset.required === 'true').map((b) => b.dataset.input)];
+}"""
 
 RECORD_PROGRESS = """() => {
   window.seen = [];
@@ -52,9 +64,19 @@ def test_a_person_makes_a_video_in_the_browser(tmp_path, tmp_path_factory):
 
     from i2v.cli import demo_image
 
-    image = tmp_path / "ball.png"
+    image, last = tmp_path / "ball.png", tmp_path / "last.png"
     demo_image(64, 64).save(image)
-    service = Service(tmp_path / "svc", tmp_path_factory.getbasetemp() / "models", api_keys=KEY).start()
+    demo_image(64, 64).transpose(0).save(last)  # mirrored: where the ball ends up
+    loras = tmp_path / "loras"
+    loras.mkdir()
+    (loras / "style.safetensors").write_bytes(b"listed by name; never loaded here")
+    service = Service(
+        tmp_path / "svc",
+        tmp_path_factory.getbasetemp() / "models",
+        api_keys=KEY,
+        model=MODEL,
+        loras_dir=loras,
+    ).start()
     started = time.monotonic()
     try:
         with sync_playwright() as p:
@@ -67,7 +89,7 @@ def test_a_person_makes_a_video_in_the_browser(tmp_path, tmp_path_factory):
             page.fill("#apikey", KEY)
             page.click("#savekey")
             page.wait_for_function("document.body.dataset.ready === 'true'")
-            assert page.input_value("#model") == "tiny-i2vgen-xl"
+            assert page.input_value("#model") == MODEL
             # greyed out, with the reason: real models without weights, and those too big for this CPU
             unavailable = page.eval_on_selector_all(
                 "#model option:disabled", "els => els.map(e => [e.text, e.title])"
@@ -76,12 +98,30 @@ def test_a_person_makes_a_video_in_the_browser(tmp_path, tmp_path_factory):
             assert any(
                 "does not fit this cpu" in text and "does not fit" in title for text, title in unavailable
             )
+            # the modes come from the model's adapter: each shows exactly its inputs
+            modes = page.eval_on_selector_all("#mode option", "els => els.map(e => [e.value, e.disabled])")
+            assert ("keyframes", False) in [tuple(m) for m in modes] and ("retake", True) in [
+                tuple(m) for m in modes
+            ]
+            shown = {mode: page.evaluate(SHOWN, mode) for mode in ("one-stage", "ic-lora", "keyframes")}
+            assert shown["one-stage"] == [False, ["lora"], []]
+            assert shown["ic-lora"] == [True, ["reference_video", "lora"], ["reference_video", "lora"]]
+            assert shown["keyframes"] == [False, ["last_image", "lora"], ["last_image"]]
+            assert page.eval_on_selector_all("#lora option", "els => els.map(e => e.value)") == [
+                "",
+                "style.safetensors",
+            ]
             page.set_input_files("#image", str(image))
             page.wait_for_selector("#preview:not([hidden])")
+            page.set_input_files("#last_image", str(last))
             page.fill("#prompt", "a yellow ball rolls across the field")
             page.check("input[name=preset][value=fast]")
             page.click("#advanced summary")
-            page.fill("#steps", "12")
+            page.fill("#steps", "8")
+            # another client's long job runs first, so this one waits in the queue
+            with service.client(KEY) as api:
+                blocker = service.submit(api, model=MODEL, num_inference_steps=60, size="64x64").json()
+                service.wait_job(api, blocker["id"], states=("running",))
             page.evaluate(RECORD_PROGRESS)
             page.click("#submit")
             page.wait_for_function(
@@ -94,6 +134,14 @@ def test_a_person_makes_a_video_in_the_browser(tmp_path, tmp_path_factory):
             )
             played = page.evaluate(PLAY)
             seen = page.evaluate("window.seen")
+            page.wait_for_function(
+                "(() => { const img = document.querySelector('#history tbody tr img.thumb');"
+                " return img && img.complete && img.naturalWidth > 0; })()",
+                timeout=30_000,
+            )
+            thumb = page.eval_on_selector(
+                "#history tbody tr img.thumb", "img => [img.naturalWidth, img.naturalHeight, img.src]"
+            )
             history = page.eval_on_selector_all("#history tbody tr", "rows => rows.map(r => r.innerText)")
             download = page.get_attribute("#download", "href")
             ARTIFACTS.mkdir(exist_ok=True)
@@ -103,6 +151,7 @@ def test_a_person_makes_a_video_in_the_browser(tmp_path, tmp_path_factory):
         assert service.stop() == 0
     elapsed = time.monotonic() - started
     midway = [text for value, text in seen if 0 < value < 1]
+    queued = [text for _, text in seen if text.startswith("queued (position 1)")]
     record_figure(
         "browser",
         {
@@ -110,9 +159,12 @@ def test_a_person_makes_a_video_in_the_browser(tmp_path, tmp_path_factory):
             "progress_samples_midway": len(midway),
             "example": midway[len(midway) // 2] if midway else None,
             "played": played,
+            "queued_samples": len(queued),
         },
     )
     assert not errors, errors
+    assert queued, seen[:5]  # the queue position while waiting
     assert midway and any("denoising" in t and "ETA" in t for t in midway), seen[-5:]
     assert played["time"] > 0 and (played["width"], played["height"]) == (64, 64)
-    assert download.startswith("blob:") and any("succeeded" in row for row in history)
+    assert download.startswith("blob:") and any("succeeded" in row and "keyframes" in row for row in history)
+    assert thumb[:2] == [64, 64] and thumb[2].startswith("blob:")

@@ -12,7 +12,6 @@ from i2v.jobs.store import (
     JobStore,
     LeaseLostError,
     NewJob,
-    NotCancellableError,
     QueueFullError,
 )
 
@@ -23,7 +22,6 @@ __all__ = [
     "JobStore",
     "LeaseLostError",
     "NewJob",
-    "NotCancellableError",
     "QueueFullError",
     "ServiceSettings",
     "load_service_settings",

@@ -10,14 +10,17 @@ from pathlib import Path
 
 from pydantic import Field
 
-from i2v.settings import Settings
+from i2v.settings import DEFAULT_HOME, Settings
 
 MIB = 1024 * 1024
 
 
 class ServiceSettings(Settings):
     max_upload_bytes: int = Field(
-        20 * MIB, ge=1024, description="Largest accepted image upload in bytes; a larger body gets 413."
+        20 * MIB,
+        ge=1024,
+        description="Largest accepted upload in bytes: the image and a mode's other inputs together "
+        "(decoded, when sent as data: URLs); more gets 413.",
     )
     max_image_pixels: int = Field(
         4096 * 4096,
@@ -42,6 +45,11 @@ class ServiceSettings(Settings):
     cors_origins: str = Field("", description="Comma-separated origins allowed by CORS; empty: CORS off.")
     spawn_workers: bool = Field(True, description="`i2v serve` starts and supervises the workers itself.")
     poll_interval_s: float = Field(0.2, gt=0, description="How often an idle worker looks for a queued job.")
+    loras_dir: Path = Field(
+        DEFAULT_HOME / "loras",
+        description="Folder of LoRA files (.safetensors) requests may name (`loras`, GET /v1/loras); "
+        "clients name files in it, never paths.",
+    )
 
     def db_url(self) -> str:
         if self.database_url:
@@ -50,6 +58,9 @@ class ServiceSettings(Settings):
 
     def outputs_path(self) -> Path:
         return Path(self.outputs_dir).expanduser().resolve()
+
+    def loras_path(self) -> Path:
+        return Path(self.loras_dir).expanduser().resolve()
 
     def key_list(self) -> list[str]:
         return [k.strip() for k in self.api_keys.split(",") if k.strip()]

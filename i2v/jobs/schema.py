@@ -5,6 +5,9 @@ no SQLite-only SQL, so a PostgreSQL URL works unchanged. SQLite gets WAL, a busy
 `BEGIN IMMEDIATE` for write transactions (the SQLAlchemy pysqlite recipe): a writer takes the
 write lock when it begins, so "count the queue, then insert" cannot interleave with another
 writer. On PostgreSQL the same exclusion comes from `SELECT ... FOR UPDATE` on the admission row.
+
+Columns added after a database was first made are added by `add_missing_columns` (plain `ALTER TABLE
+... ADD COLUMN`, nullable, on both databases), so an existing jobs.db keeps working after an upgrade.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ jobs = Table(
     Column("model", String(64), nullable=False),
     Column("params", Text, nullable=False),  # the resolved request, JSON
     Column("plan", Text),  # JSON: the API's plan, then the worker's
-    Column("image_path", Text, nullable=False),
+    Column("image_path", Text, nullable=False),  # "" when the mode runs without an image (ic-lora)
     Column("output_path", Text),
     Column("idempotency_key", String(300), unique=True),  # "<owner>:<Idempotency-Key>"
     Column("request_hash", String(64), nullable=False),
@@ -65,6 +68,10 @@ jobs = Table(
     Column("error_code", String(32)),
     Column("error_message", Text),
     Column("result", Text),  # JSON: what the mp4 holds
+    # JSON: what the API decided at admission besides the request (notes on rounding and aliases, the
+    # video an extension continues); never read back as a request.
+    Column("extras", Text),
+    Column("deleted_at", Float),  # DELETE of a finished job: its files are gone, reads answer 404
     CheckConstraint(f"state IN ({', '.join(repr(s) for s in STATES)})", name="jobs_state_valid"),
 )
 Index("jobs_state_seq", jobs.c.state, jobs.c.seq)
@@ -89,6 +96,29 @@ workers = Table(
 
 # One row per named lock; admission takes `SELECT ... FOR UPDATE` on "admission" (PostgreSQL).
 locks = Table("locks", metadata, Column("name", String(32), primary_key=True))
+
+
+def add_missing_columns(engine: Engine) -> list[str]:
+    """Add the columns of `metadata` that an older database lacks; returns their names."""
+    from sqlalchemy import inspect, text
+    from sqlalchemy.exc import DBAPIError
+
+    added = []
+    for table in metadata.sorted_tables:
+        present = {c["name"] for c in inspect(engine).get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            kind = column.type.compile(dialect=engine.dialect)
+            try:
+                with engine.begin() as conn:
+                    conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}"))
+                added.append(column.name)
+            except DBAPIError:
+                # another process added it first; anything else shows on the re-check
+                if column.name not in {c["name"] for c in inspect(engine).get_columns(table.name)}:
+                    raise
+    return added
 
 
 def make_engine(url: str) -> Engine:

@@ -1,7 +1,8 @@
 """The durable job store: every state change is one short SQL transaction.
 
 States: queued -> running -> succeeded | failed | cancelled (and running -> queued when a worker
-dies or drains). A job is one row with one `state`, so submitted = queued + running + succeeded +
+dies or drains). Deleting a finished job keeps its row (marked `deleted_at`, hidden from reads), so
+the counts below stay the history of everything admitted. A job is one row with one `state`, so submitted = queued + running + succeeded +
 failed + cancelled holds by construction; refused submissions never become rows.
 
 Workers claim the oldest queued job with a lease and renew it while they work; a job whose lease
@@ -24,7 +25,17 @@ from sqlalchemy import and_, case, func, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from i2v.jobs.schema import IMMEDIATE, STATES, TERMINAL, jobs, locks, make_engine, metadata, workers
+from i2v.jobs.schema import (
+    IMMEDIATE,
+    STATES,
+    TERMINAL,
+    add_missing_columns,
+    jobs,
+    locks,
+    make_engine,
+    metadata,
+    workers,
+)
 
 DURATION_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 
@@ -41,12 +52,6 @@ class IdempotencyConflictError(Exception):
         super().__init__(f"this Idempotency-Key was already used for job {job_id} with a different request")
 
 
-class NotCancellableError(Exception):
-    def __init__(self, state: str):
-        self.state = state
-        super().__init__(f"the job is already {state}")
-
-
 class LeaseLostError(Exception):
     """The job is no longer this worker's (its lease ran out and it was requeued, or it was cancelled)."""
 
@@ -60,6 +65,7 @@ class NewJob:
     request_hash: str
     plan: dict[str, Any] | None = None
     idempotency_key: str | None = None
+    extras: dict[str, Any] | None = None
 
 
 _CLEARED_RUN = dict(
@@ -85,6 +91,7 @@ class JobStore:
 
     def create_schema(self) -> None:
         metadata.create_all(self.engine)
+        add_missing_columns(self.engine)
         try:
             with self._write() as conn:
                 if conn.execute(select(locks.c.name).where(locks.c.name == "admission")).first() is None:
@@ -136,6 +143,7 @@ class JobStore:
                     image_path=job.image_path,
                     idempotency_key=job.idempotency_key,
                     request_hash=job.request_hash,
+                    extras=json.dumps(job.extras) if job.extras else None,
                     attempt=1,
                     cancel_requested=False,
                     created_at=time.time(),
@@ -149,13 +157,22 @@ class JobStore:
         return dict(row) if row else None
 
     def page(
-        self, limit: int, before_seq: int | None = None, state: str | None = None
+        self,
+        limit: int,
+        after_seq: int | None = None,
+        state: str | None = None,
+        order: str = "desc",
+        include_deleted: bool = False,
     ) -> list[dict[str, Any]]:
-        query = select(jobs).order_by(jobs.c.seq.desc()).limit(limit)
-        if before_seq is not None:
-            query = query.where(jobs.c.seq < before_seq)
+        """Jobs in submission order (`desc`: newest first), those after the job with `after_seq`."""
+        newest_first = order == "desc"
+        query = select(jobs).order_by(jobs.c.seq.desc() if newest_first else jobs.c.seq).limit(limit)
+        if after_seq is not None:
+            query = query.where(jobs.c.seq < after_seq if newest_first else jobs.c.seq > after_seq)
         if state is not None:
             query = query.where(jobs.c.state == state)
+        if not include_deleted:
+            query = query.where(jobs.c.deleted_at.is_(None))
         with self._read() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
 
@@ -178,23 +195,24 @@ class JobStore:
         found = dict(rows)
         return {state: int(found.get(state, 0)) for state in STATES}
 
-    def cancel(self, job_id: str) -> dict[str, Any] | None:
-        """queued -> cancelled now; running -> cancel requested (the worker stops at its next step)."""
+    def delete(self, job_id: str) -> tuple[str, dict[str, Any]] | None:
+        """DELETE: a queued job is cancelled now, a running one at its next step ("cancel_requested"),
+        a finished one (succeeded, failed, cancelled) is marked deleted. None: no such (undeleted) job."""
         with self._write() as conn:
             row = conn.execute(select(jobs).where(jobs.c.id == job_id)).mappings().first()
-            if row is None:
+            if row is None or row["deleted_at"] is not None:
                 return None
+            now = time.time()
             if row["state"] == "queued":
-                conn.execute(
-                    update(jobs)
-                    .where(jobs.c.id == job_id, jobs.c.state == "queued")
-                    .values(state="cancelled", finished_at=time.time())
-                )
+                action, values = "cancelled", dict(state="cancelled", finished_at=now)
             elif row["state"] == "running":
-                conn.execute(update(jobs).where(jobs.c.id == job_id).values(cancel_requested=True))
+                action, values = "cancel_requested", dict(cancel_requested=True)
             else:
-                raise NotCancellableError(row["state"])
-            return dict(conn.execute(select(jobs).where(jobs.c.id == job_id)).mappings().one())
+                action, values = "deleted", dict(deleted_at=now)
+            conn.execute(
+                update(jobs).where(jobs.c.id == job_id, jobs.c.state == row["state"]).values(**values)
+            )
+            return action, dict(conn.execute(select(jobs).where(jobs.c.id == job_id)).mappings().one())
 
     def recent_run_seconds(self, last: int = 20) -> float | None:
         """Mean run time (start to finish) of the last `last` succeeded jobs; None before the first."""

@@ -8,7 +8,6 @@ lifespan creates the schema and starts the workers, and shuts them down on exit.
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -24,7 +23,8 @@ from i2v.jobs import JobStore, ServiceSettings
 from i2v.server import errors, metrics, routes
 from i2v.server.auth import digest, require_key
 from i2v.server.fit import BudgetCache
-from i2v.server.limits import FIELD_BYTES, BodyLimit, BodyTooLargeError, too_large
+from i2v.server.limits import BodyLimit, BodyTooLargeError, too_large
+from i2v.server.wire import body_limit
 
 STATIC = Path(__file__).with_name("static")
 READY_CACHE_S = 0.5
@@ -68,13 +68,6 @@ class Service:
             raise errors.ApiError(
                 503, code, reason, headers={"Retry-After": "5" if code == "not_ready" else "30"}
             )
-
-    def discard_upload(self, row: dict[str, Any]) -> None:
-        from i2v.jobs.paths import upload_path_ok
-
-        if upload_path_ok(self.outputs, row["image_path"]):
-            with contextlib.suppress(OSError):
-                os.remove(row["image_path"])
 
 
 class Observe:
@@ -131,15 +124,16 @@ def create_app(
         openapi_url=None,
         docs_url=None,
         redoc_url=None,
-        description="Image-to-video jobs: submit an image and a prompt, follow the "
-        'progress, download an H.264 mp4. Errors: {"error": {code, message, field, value, valid}}.',
+        description="Image-to-video jobs in OpenAI's Videos API shape (the `openai` SDK's client.videos): "
+        "submit an image and a prompt, follow the progress, download an H.264 mp4, its thumbnail or "
+        'spritesheet. Errors: {"error": {code, message, field, value, valid, nearest, param, type}}.',
     )
     app.state.service = service
     errors.install(app)
 
     @app.exception_handler(BodyTooLargeError)
     async def _too_large(_: Request, __: BodyTooLargeError) -> JSONResponse:
-        return too_large(None, settings.max_upload_bytes + FIELD_BYTES).response()
+        return too_large(None, body_limit(settings.max_upload_bytes)).response()
 
     routes.install(app)
     _health_routes(app, service)
@@ -155,7 +149,7 @@ def create_app(
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
             max_age=600,
         )
-    app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes + FIELD_BYTES)
+    app.add_middleware(BodyLimit, max_bytes=body_limit(settings.max_upload_bytes))
     app.add_middleware(Observe, service=service)
     return app
 

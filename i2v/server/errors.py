@@ -1,9 +1,15 @@
 """One error shape for every answer that is not a success:
 
-    {"error": {"code": "...", "message": "...", "field": ..., "value": ..., "valid": ...}}
+    {"error": {"code": "...", "message": "...", "field": ..., "value": ..., "valid": ..., "param": ..., "type": ...}}
 
 `field` names the request field at fault (null when none), `value` echoes what was sent (shortened),
-`valid` says what would have been accepted (a rule, a list of choices, or suggestions).
+`valid` says what would have been accepted (a rule, a list of choices, or suggestions), `nearest`
+(where there is one) the closest valid value. `param` and `type` are OpenAI's names (the `openai`
+SDK's `APIError.param` / `.type` read them): `param` is `field` again.
+
+Refusals the client must change its request for carry `x-should-retry: false`: the SDK retries
+408, 409, 429 and 5xx on its own unless told not to, and a 409 "not finished yet" or a 501 here
+would only come back the same.
 """
 
 from __future__ import annotations
@@ -25,9 +31,20 @@ _STATUS_CODES = {
     409: "conflict",
     413: "payload_too_large",
     415: "unsupported_media_type",
+    410: "gone",
     422: "invalid_field",
     429: "queue_full",
+    501: "not_implemented",
     503: "unavailable",
+}
+
+
+RETRYABLE = (408, 429, 500, 502, 503, 504)
+_TYPES = {
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    429: "rate_limit_error",
 }
 
 
@@ -63,11 +80,18 @@ class ApiError(Exception):
                 "value": _short(self.value),
                 "valid": self.valid,
                 **self.extra,
+                "param": self.field,
+                "type": _TYPES.get(
+                    self.status, "server_error" if self.status >= 500 else "invalid_request_error"
+                ),
             }
         }
 
     def response(self) -> JSONResponse:
-        return JSONResponse(self.body(), status_code=self.status, headers=self.headers)
+        headers = dict(self.headers)
+        if self.status not in RETRYABLE:
+            headers.setdefault("x-should-retry", "false")
+        return JSONResponse(self.body(), status_code=self.status, headers=headers)
 
 
 def _short(value: Any) -> Any:

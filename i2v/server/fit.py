@@ -78,7 +78,30 @@ def _constraints(spec: ModelSpec) -> dict[str, Any]:
         "max_guidance": c.max_guidance,
         "min_fps": FPS_RANGE[0],
         "max_fps": FPS_RANGE[1],
+        # `seconds` at the default fps: the longest clip (POST /v1/videos refuses more)
+        "max_seconds": round(c.nearest_frames(c.max_frames) / spec.defaults.fps, 3),
     }
+
+
+def describe_modes(spec: ModelSpec) -> list[dict[str, Any]]:
+    """The model's modes as its adapter declares them: what each needs and takes (the page shows
+    exactly those inputs), whether the image is required, whether a LoRA is."""
+    adapter = spec.adapter
+    return [
+        {
+            "name": mode.name,
+            "summary": mode.summary,
+            "default": mode.name == adapter.default_mode,
+            "supported": mode.supported,
+            "reason": mode.reason or None,
+            "image": mode.image,
+            "needs": sorted(mode.needs),
+            "takes": sorted(mode.takes | mode.needs),
+            "needs_lora": mode.needs_lora,
+            "stages": mode.stages,
+        }
+        for mode in adapter.modes.values()
+    ]
 
 
 def describe_models(budget: DeviceBudget, settings: Any) -> list[dict[str, Any]]:
@@ -127,6 +150,9 @@ def describe_models(budget: DeviceBudget, settings: Any) -> list[dict[str, Any]]
                 "reason_short": ", ".join(short) or None,
                 "defaults": asdict(spec.defaults),
                 "constraints": _constraints(spec),
+                "takes_loras": spec.adapter.levers.lora,
+                "default_mode": spec.adapter.default_mode,
+                "modes": describe_modes(spec),
                 "presets": presets,
             }
         )

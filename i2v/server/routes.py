@@ -1,9 +1,25 @@
-"""The /v1 API: submit, follow, download, cancel and list videos; the model catalogue."""
+"""The /v1 API in OpenAI's Videos shape (the `openai` SDK's ``client.videos``) plus ours.
+
+| route                                   | SDK call                  | what it does                                |
+| --------------------------------------- | ------------------------- | ------------------------------------------- |
+| POST /v1/videos                         | create, create_and_poll   | admit a job (multipart; `i2v.server.wire`)  |
+| POST /v1/videos/extensions              | extend                    | continue a completed video from its last frame |
+| GET /v1/videos/{id}                     | retrieve, poll            | the Video object, `openai-poll-after-ms`    |
+| GET /v1/videos                          | list                      | after / limit / order (+ our `state`)       |
+| GET /v1/videos/{id}/content?variant=    | download_content          | video (mp4), thumbnail (WebP), spritesheet (JPEG) |
+| DELETE /v1/videos/{id}                  | delete                    | cancel a queued or running job; delete a finished one |
+| GET /v1/videos/{id}/events              | -                         | server-sent progress until the job ends     |
+| POST /v1/videos/{id}/remix, /edits, /characters, GET /characters/{id} | remix, edit, create_character, get_character | 501 not_implemented |
+| GET /v1/models, GET /v1/loras           | -                         | the catalogue with modes; the LoRA folder   |
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import difflib
 import json
+import os
 import time
 from typing import Annotated, Any, Literal
 
@@ -11,35 +27,42 @@ from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from i2v.jobs import TERMINAL, NotCancellableError
-from i2v.jobs.paths import is_job_id, video_path
+from i2v.jobs import TERMINAL
+from i2v.jobs.paths import PREVIEWS, is_job_id, preview_path, upload_paths, video_path
+from i2v.previews import VARIANT_MEDIA, previews_from_mp4
 from i2v.server.admission import admit
 from i2v.server.auth import owner_of, require_key
 from i2v.server.errors import ApiError
+from i2v.server.fields import list_loras
 from i2v.server.fit import describe_models
-from i2v.server.limits import FORM_FIELDS, idempotency_key, read_submission
-from i2v.server.views import job_view
+from i2v.server.form import read_submission
+from i2v.server.views import poll_after_ms, video_object
+from i2v.server.wire import FIELDS, NOT_IN_EXTENSION, idempotency_key
 
 EVENT_POLL_S = 0.25
 KEEPALIVE_S = 10.0
+VARIANTS = ("video", *PREVIEWS)
 
-_FORM_SCHEMA = {
-    "type": "object",
-    "required": ["image"],
-    "properties": {
-        "image": {"type": "string", "format": "binary", "description": "PNG, JPEG or WebP"},
-        "model": {
-            "type": "string",
-            "description": "catalogue id (GET /v1/models); default: the served model",
-        },
-        "preset": {"type": "string", "enum": ["fast", "standard", "hq"]},
-        "prompt": {"type": "string"},
-        "negative_prompt": {"type": "string"},
-        **{name: {"type": "integer"} for name in ("height", "width", "frames", "steps", "fps", "seed")},
-        "guidance": {"type": "number"},
-    },
-}
-assert set(_FORM_SCHEMA["properties"]) == set(FORM_FIELDS)
+
+def _form_schema(extension: bool) -> dict[str, Any]:
+    kinds = {"int": "integer", "float": "number", "image": "string", "media": "string"}
+    properties = {
+        f.name: {"type": kinds.get(f.kind, "string")}
+        | ({"format": "binary"} if f.kind in ("image", "media") else {})
+        | ({"deprecated": True, "description": f"alias of {f.alias_of}"} if f.alias_of else {})
+        for f in FIELDS
+        if f.kind != "keyframes" and not (extension and f.name in NOT_IN_EXTENSION)
+    }
+    properties["keyframes[N][image]"] = {"type": "string", "format": "binary"}
+    properties["keyframes[N][frame]"] = {"type": "integer"}
+    properties["keyframes[N][strength]"] = {"type": "number"}
+    if extension:
+        properties["video[id]"] = {"type": "string", "description": "the completed video to extend"}
+    return {
+        "type": "object",
+        "required": ["prompt", "seconds"] if extension else [],
+        "properties": properties,
+    }
 
 
 def _service(request: Request) -> Any:
@@ -48,23 +71,27 @@ def _service(request: Request) -> Any:
 
 def _row(service: Any, job_id: str) -> dict[str, Any]:
     row = service.store.get(job_id) if is_job_id(job_id) else None
-    if row is None:
-        raise ApiError(404, "not_found", f"no video job {job_id!r}", field="id", value=job_id)
+    if row is None or row.get("deleted_at") is not None:
+        raise ApiError(404, "not_found", f"no video {job_id!r}", field="id", value=job_id)
     return row
 
 
 def view(service: Any, row: dict[str, Any]) -> dict[str, Any]:
     position = service.store.queue_position(row["seq"]) if row["state"] == "queued" else None
     typical = service.store.recent_run_seconds() if row["state"] == "queued" else None
-    return job_view(row, position=position, typical_run_s=typical, workers=len(service.ready_workers()) or 1)
+    return video_object(
+        row, position=position, typical_run_s=typical, workers=len(service.ready_workers()) or 1
+    )
 
 
-async def submit(request: Request) -> JSONResponse:
+async def _admit(request: Request, extension: bool) -> JSONResponse:
     service = _service(request)
     await run_in_threadpool(service.check_accepting)
     key = idempotency_key(request)
-    submission = await read_submission(request)
-    row, created = await run_in_threadpool(admit, service, submission, owner_of(request), key)
+    submission = await read_submission(request, service.settings.max_upload_bytes, extension=extension)
+    row, created = await run_in_threadpool(
+        admit, service, submission, owner_of(request), key, extension=extension
+    )
     body = await run_in_threadpool(view, service, row)
     headers = {"Location": f"/v1/videos/{row['id']}"}
     if not created:
@@ -72,22 +99,45 @@ async def submit(request: Request) -> JSONResponse:
     return JSONResponse(body, status_code=202, headers=headers)
 
 
+async def create(request: Request) -> JSONResponse:
+    return await _admit(request, extension=False)
+
+
+async def extend(request: Request) -> JSONResponse:
+    return await _admit(request, extension=True)
+
+
+def retrieve(request: Request, job_id: str) -> JSONResponse:
+    service = _service(request)
+    body = view(service, _row(service, job_id))
+    wait = poll_after_ms(body)
+    return JSONResponse(body, headers={"openai-poll-after-ms": str(wait)} if wait is not None else None)
+
+
 def history(
     request: Request,
+    after: Annotated[str | None, Query(description="the id of the last video of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[int | None, Query(ge=0, description="next_cursor of the previous page")] = None,
+    order: Literal["asc", "desc"] = "desc",
     state: Literal["queued", "running", "succeeded", "failed", "cancelled"] | None = None,
 ) -> dict[str, Any]:
     service = _service(request)
-    rows = service.store.page(limit + 1, before_seq=cursor, state=state)
+    after_seq = None
+    if after is not None:
+        anchor = service.store.get(after) if is_job_id(after) else None
+        if anchor is None:
+            raise ApiError(422, "invalid_field", f"`after`: no video {after!r}", field="after", value=after)
+        after_seq = anchor["seq"]
+    rows = service.store.page(limit + 1, after_seq=after_seq, state=state, order=order)
     more = len(rows) > limit
-    rows = rows[:limit]
-    return {"items": [view(service, r) for r in rows], "next_cursor": rows[-1]["seq"] if more else None}
-
-
-def status(request: Request, job_id: str) -> dict[str, Any]:
-    service = _service(request)
-    return view(service, _row(service, job_id))
+    data = [view(service, r) for r in rows[:limit]]
+    return {
+        "object": "list",
+        "data": data,
+        "first_id": data[0]["id"] if data else None,
+        "last_id": data[-1]["id"] if data else None,
+        "has_more": more,
+    }
 
 
 async def events(request: Request, job_id: str) -> StreamingResponse:
@@ -99,7 +149,13 @@ async def events(request: Request, job_id: str) -> StreamingResponse:
         while True:
             row = await run_in_threadpool(service.store.get, job_id)
             body = await run_in_threadpool(view, service, row)
-            snapshot = (body["state"], body["progress"], body["queue_position"], body["cancel_requested"])
+            snapshot = (
+                body["state"],
+                body["progress"],
+                body["step"],
+                body["queue_position"],
+                body["cancel_requested"],
+            )
             if snapshot != last:
                 last, last_sent, seq = snapshot, time.monotonic(), seq + 1
                 kind = "end" if body["state"] in TERMINAL else "progress"
@@ -123,37 +179,81 @@ async def events(request: Request, job_id: str) -> StreamingResponse:
     )
 
 
-def content(request: Request, job_id: str) -> FileResponse:
+async def content(request: Request, job_id: str, variant: str = "video") -> FileResponse:
     service = _service(request)
-    row = _row(service, job_id)
+    if variant not in VARIANTS:
+        close = difflib.get_close_matches(variant, VARIANTS, n=1)
+        raise ApiError(
+            422,
+            "invalid_field",
+            f"`variant` = {variant!r} is not one of {', '.join(VARIANTS)}",
+            field="variant",
+            value=variant,
+            valid=list(VARIANTS),
+            nearest=close[0] if close else "video",
+        )
+    row = await run_in_threadpool(_row, service, job_id)
     if row["state"] != "succeeded":
         raise ApiError(
             409,
             "not_finished" if row["state"] not in TERMINAL else "no_video",
-            f"the job is {row['state']}; its video exists once it has succeeded",
+            f"the job is {row['state']}; its video exists once it has completed",
             field="id",
             value=job_id,
         )
-    path = video_path(service.outputs, row["id"])  # made from the validated id, never from the request
-    if not path.is_file():
-        raise ApiError(410, "video_gone", "the job succeeded but its video file is no longer on the server")
+    mp4 = video_path(service.outputs, row["id"])  # made from the validated id, never from the request
+    if not mp4.is_file():
+        raise ApiError(410, "video_gone", "the job completed but its video file is no longer on the server")
+    if variant == "video":
+        return FileResponse(
+            mp4, media_type="video/mp4", filename=f"{row['id']}.mp4", content_disposition_type="inline"
+        )
+    path = preview_path(service.outputs, row["id"], variant)
+    if not path.is_file():  # a video made before previews existed
+        await run_in_threadpool(
+            previews_from_mp4, mp4, {v: preview_path(service.outputs, row["id"], v) for v in PREVIEWS}
+        )
     return FileResponse(
-        path, media_type="video/mp4", filename=f"{row['id']}.mp4", content_disposition_type="inline"
+        path, media_type=VARIANT_MEDIA[variant], filename=path.name, content_disposition_type="inline"
     )
 
 
-def cancel(request: Request, job_id: str) -> JSONResponse:
+def delete(request: Request, job_id: str) -> dict[str, Any]:
     service = _service(request)
     _row(service, job_id)
-    try:
-        row = service.store.cancel(job_id)
-    except NotCancellableError as exc:
-        raise ApiError(
-            409, "not_cancellable", f"the job is already {exc.state}", field="id", value=job_id
-        ) from None
-    if row["state"] == "cancelled":
-        service.discard_upload(row)
-    return JSONResponse(view(service, row), status_code=200 if row["state"] == "cancelled" else 202)
+    done = service.store.delete(job_id)
+    if done is None:  # deleted by someone else meanwhile
+        raise ApiError(404, "not_found", f"no video {job_id!r}", field="id", value=job_id)
+    action, row = done
+    if action != "cancel_requested":  # the worker removes a running job's uploads when it stops
+        remove_files(service.outputs, row["id"], results=action == "deleted")
+    return {
+        "id": row["id"],
+        "object": "video.deleted",
+        "deleted": True,
+        "state": row["state"],
+        "cancel_requested": bool(row["cancel_requested"]),
+    }
+
+
+def remove_files(outputs: Any, job_id: str, results: bool) -> None:
+    paths = upload_paths(outputs, job_id)
+    if results:
+        paths += [video_path(outputs, job_id), *(preview_path(outputs, job_id, v) for v in PREVIEWS)]
+    for path in paths:
+        with contextlib.suppress(OSError):
+            os.remove(path)
+
+
+def not_implemented(request: Request) -> None:
+    name = next(w for w in ("remix", "edits", "characters") if f"/{w}" in request.url.path)
+    raise ApiError(
+        501,
+        "not_implemented",
+        f"videos.{name} is not served here: remix, edits and characters need a video-to-video model "
+        "with a hosted asset store; to continue a video use videos.extend, to start from a video use "
+        "an ic-lora mode with reference_video",
+    )
 
 
 def models(request: Request) -> dict[str, Any]:
@@ -172,8 +272,14 @@ def models(request: Request) -> dict[str, Any]:
         "queue_size": service.settings.queue_size,
         "max_upload_bytes": service.settings.max_upload_bytes,
         "max_image_pixels": service.settings.max_image_pixels,
+        "fields": {f.name: {"ours": f.ours, "sdk": f.sdk, "alias_of": f.alias_of} for f in FIELDS},
+        "loras": list_loras(service.settings.loras_path()),
         "models": describe_models(budget, service.settings),
     }
+
+
+def loras(request: Request) -> dict[str, Any]:
+    return {"object": "list", "data": list_loras(_service(request).settings.loras_path())}
 
 
 def install(app: FastAPI) -> None:
@@ -181,51 +287,65 @@ def install(app: FastAPI) -> None:
     every route with its full path and its key check."""
     auth = [Depends(require_key)]
     add = app.add_api_route
+    errors = {413: {}, 415: {}, 422: {}, 429: {}, 503: {}}
+    for path, endpoint, summary, extension in (
+        ("/v1/videos", create, "Create a video job (OpenAI Videos: create)", False),
+        (
+            "/v1/videos/extensions",
+            extend,
+            "Extend a completed video from its last frame (videos.extend)",
+            True,
+        ),
+    ):
+        add(
+            path,
+            endpoint,
+            methods=["POST"],
+            status_code=202,
+            dependencies=auth,
+            tags=["videos"],
+            summary=summary,
+            response_class=JSONResponse,
+            openapi_extra={
+                "requestBody": {
+                    "required": True,
+                    "content": {"multipart/form-data": {"schema": _form_schema(extension)}},
+                }
+            },
+            responses={202: {"description": "accepted: the Video object"}, **errors},
+        )
+    for path, methods in (
+        ("/v1/videos/edits", ["POST"]),
+        ("/v1/videos/characters", ["POST"]),
+        ("/v1/videos/characters/{character_id}", ["GET"]),
+        ("/v1/videos/{job_id}/remix", ["POST"]),
+    ):
+        add(
+            path,
+            not_implemented,
+            methods=methods,
+            dependencies=auth,
+            tags=["videos"],
+            summary="Not served (501)",
+            responses={501: {}},
+        )
+    add("/v1/videos", history, methods=["GET"], dependencies=auth, tags=["videos"], summary="List videos")
     add(
-        "/v1/videos",
-        submit,
-        methods=["POST"],
-        status_code=202,
+        "/v1/videos/{job_id}",
+        retrieve,
+        methods=["GET"],
         dependencies=auth,
         tags=["videos"],
-        summary="Submit an image-to-video job",
+        summary="The Video object: status, progress, ETA, plan, error",
         response_class=JSONResponse,
-        openapi_extra={
-            "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": _FORM_SCHEMA}}}
-        },
-        responses={
-            202: {"description": "accepted: the job, with its id"},
-            413: {},
-            415: {},
-            422: {},
-            429: {},
-            503: {},
-        },
-    )
-    add(
-        "/v1/videos",
-        history,
-        methods=["GET"],
-        dependencies=auth,
-        tags=["videos"],
-        summary="History, newest first, paged",
     )
     add(
         "/v1/videos/{job_id}",
-        status,
-        methods=["GET"],
-        dependencies=auth,
-        tags=["videos"],
-        summary="State, progress, ETA, plan, error",
-    )
-    add(
-        "/v1/videos/{job_id}",
-        cancel,
+        delete,
         methods=["DELETE"],
         dependencies=auth,
         tags=["videos"],
-        summary="Cancel: a queued job at once, a running one at its next step",
-        response_class=JSONResponse,
+        summary="Cancel a queued (now) or running (next step) job; delete a finished one",
     )
     add(
         "/v1/videos/{job_id}/events",
@@ -242,9 +362,9 @@ def install(app: FastAPI) -> None:
         methods=["GET"],
         dependencies=auth,
         tags=["videos"],
-        summary="The mp4 (H.264), once the job succeeded",
+        summary="The mp4 (H.264), its first frame (thumbnail, WebP) or a grid of frames (spritesheet, JPEG)",
         response_class=FileResponse,
-        responses={200: {"content": {"video/mp4": {}}}, 409: {}},
+        responses={200: {"content": {"video/mp4": {}, "image/webp": {}, "image/jpeg": {}}}, 409: {}, 422: {}},
     )
     add(
         "/v1/models",
@@ -252,5 +372,6 @@ def install(app: FastAPI) -> None:
         methods=["GET"],
         dependencies=auth,
         tags=["models"],
-        summary="The catalogue: weights present, what fits this device",
+        summary="The catalogue: weights present, what fits this device, modes and their inputs",
     )
+    add("/v1/loras", loras, methods=["GET"], dependencies=auth, tags=["models"], summary="The LoRA folder")

@@ -123,7 +123,7 @@ class Supervisor:
                         self._watch(child, now)
                 if now - last_reap > self.settings.lease_s / 2:
                     last_reap = now
-                    self._safely(self.store.requeue_lost)
+                    self._reap()
             self._shutdown()
         finally:
             self._stopped.set()
@@ -148,11 +148,15 @@ class Supervisor:
 
     def _forget(self, child: _Child, count_attempt: bool) -> None:
         """The child is gone: its running job goes back to the queue and its row says so."""
-        if count_attempt:
-            self._safely(self.store.requeue_lost, child.worker_id)
-        else:
-            self._safely(self.store.requeue_lost, child.worker_id, count_attempt=False)
+        self._reap(child.worker_id, count_attempt=count_attempt)
         self._safely(self.store.set_worker, child.worker_id, state="gone", job_id=None)
+
+    def _reap(self, worker_id: str | None = None, count_attempt: bool = True) -> None:
+        """Requeue the jobs of lost workers; remove the uploads of those that ended there."""
+        from i2v.jobs.paths import remove_uploads
+
+        ended = self._safely(self.store.requeue_lost, worker_id, count_attempt=count_attempt)
+        self._safely(remove_uploads, self.settings.outputs_path(), ended)
 
     def _safely(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:

@@ -1,11 +1,18 @@
-// The web page: plain JS over the public API only (/v1/models, /v1/videos, its events and content).
-// Requests carry the API key (kept in localStorage) when the server asks for one; the video and the
-// event stream are fetched with that header too, which <video src> and EventSource cannot send.
+// The web page: plain JS over the public API only (/v1/models, /v1/videos, its events and content),
+// sending the wire names of POST /v1/videos (the `openai` SDK's, plus ours). Requests carry the API
+// key (kept in localStorage) when the server asks for one; the video, the thumbnails and the event
+// stream are fetched with that header too, which <video src>, <img src> and EventSource cannot send.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
 const FIELDS = ["height", "width", "frames", "steps", "guidance", "fps"];
-const state = { models: [], current: null, job: null, videoUrl: null };
+// page input -> the wire field it is sent as (height and width go together as `size`)
+const WIRE = { frames: "num_frames", steps: "num_inference_steps", guidance: "guidance_scale", fps: "fps", seed: "seed" };
+// an error's field -> the page inputs to mark
+const TARGETS = { size: ["width", "height"], seconds: ["frames"], input_reference: ["image"], image: ["image"] };
+for (const [input, wire] of Object.entries(WIRE)) TARGETS[wire] = [input];
+const ENDED = ["succeeded", "failed", "cancelled"];
+const state = { models: [], loras: [], current: null, job: null, videoUrl: null, thumbs: new Map() };
 
 async function api(path, options = {}) {
   const headers = new Headers(options.headers || {});
@@ -35,6 +42,7 @@ async function loadModels() {
   if (!response.ok) throw new Error((await errorText(response)).message);
   const data = await response.json();
   state.models = data.models;
+  state.loras = data.loras;
   const d = data.device;
   $("device").textContent = `${d.kind.toUpperCase()} ${d.name}: ${(d.free_mib / 1024).toFixed(1)} of ` +
     `${(d.total_mib / 1024).toFixed(1)} GiB free · queue of ${data.queue_size}`;
@@ -61,6 +69,7 @@ function selectModel() {
   state.current = model;
   if (!model) return;
   $("model-note").textContent = model.reason || (model.built_on_first_use ? "tiny model, built on first use" : "");
+  ModeInputs.fill(model, state.loras);
   const c = model.constraints;
   const limits = {
     height: [c.min_size, c.max_size, c.size_multiple, `multiple of ${c.size_multiple}, ${c.min_size}–${c.max_size}`],
@@ -106,14 +115,17 @@ async function submit(event) {
   error.hidden = true;
   document.querySelectorAll(".invalid").forEach((el) => el.classList.remove("invalid"));
   const file = $("image").files[0];
-  if (!file) return showError({ message: "choose an image first", field: "image" });
+  if (!file && ModeInputs.needsImage()) return showError({ message: "choose an image first", field: "image" });
   const form = new FormData();
-  form.append("image", file);
+  if (file) form.append("input_reference", file);
   form.append("model", $("model").value);
   form.append("preset", document.querySelector("input[name=preset]:checked").value);
   form.append("prompt", $("prompt").value);
   form.append("negative_prompt", $("negative_prompt").value);
-  for (const field of [...FIELDS, "seed"]) form.append(field, $(field).value);
+  if ($("width").value && $("height").value) form.append("size", `${$("width").value}x${$("height").value}`);
+  for (const [input, wire] of Object.entries(WIRE)) form.append(wire, $(input).value);
+  const missing = ModeInputs.collect(form);
+  if (missing) return showError({ message: `this mode needs ${missing.replace("_", " ")}`, field: missing });
   $("submit").disabled = true;
   try {
     const response = await api("/v1/videos", { method: "POST", body: form });
@@ -133,9 +145,10 @@ function showError(err) {
   if (err.nearest !== undefined && err.nearest !== null) text += ` (nearest valid: ${err.nearest})`;
   box.textContent = text;
   box.hidden = false;
-  if (err.field && $(err.field)) {
-    $(err.field).classList.add("invalid");
-    if (FIELDS.includes(err.field) || err.field === "seed") $("advanced").open = true;
+  const targets = (TARGETS[err.field] || [err.field]).map((id) => $(id) || ModeInputs.elementFor(id)).filter(Boolean);
+  for (const el of targets) {
+    el.classList.add("invalid");
+    if (FIELDS.includes(el.id) || el.id === "seed") $("advanced").open = true;
   }
 }
 
@@ -151,23 +164,22 @@ function startJob(job) {
 
 function render(job) {
   if (job.id !== state.job) return;
-  const p = job.progress;
   const bar = $("bar");
-  bar.value = p.fraction;
+  bar.value = job.progress / 100;
   const eta = job.eta_s !== null && job.eta_s !== undefined ? ` · ETA ${Math.ceil(job.eta_s)} s` : "";
   let text;
   if (job.state === "queued") text = `queued (position ${job.queue_position + 1})${eta}`;
-  else if (job.state === "running") text = `${p.stage} ${p.step}/${p.total_steps}${eta}`;
+  else if (job.state === "running") text = `${job.stage} ${job.step}/${job.total_steps}${eta}`;
   else if (job.state === "failed") text = `failed: ${job.error.code}: ${job.error.message}`;
   else if (job.state === "succeeded" && job.result) {
-    const r = job.result;
-    text = `succeeded: ${r.frames} frames ${r.width}×${r.height} in ${r.run_s.toFixed(1)} s` +
+    text = `succeeded: ${job.frames} frames ${job.size}, ${job.seconds} s, made in ${job.result.run_s.toFixed(1)} s` +
       (job.seconds_per_step ? ` (${job.seconds_per_step.toFixed(2)} s/step)` : "");
   }
   else text = job.state;
+  if (job.notes && job.notes.length && !ENDED.includes(job.state)) text += ` · ${job.notes.join("; ")}`;
   $("status").textContent = text;
   bar.dataset.state = job.state;
-  if (["succeeded", "failed", "cancelled"].includes(job.state)) {
+  if (ENDED.includes(job.state)) {
     $("cancel").hidden = true;
     if (job.state === "succeeded") showVideo(job.id);
     refreshHistory();
@@ -205,7 +217,7 @@ async function poll(id) {
     if (response.ok) {
       const job = await response.json();
       render(job);
-      if (["succeeded", "failed", "cancelled"].includes(job.state)) return;
+      if (ENDED.includes(job.state)) return;
     }
     await new Promise((r) => setTimeout(r, 1000));
   }
@@ -235,17 +247,34 @@ async function cancelJob() {
 
 // --- history ----------------------------------------------------------------------------------
 
+async function thumbnail(id) {
+  if (!state.thumbs.has(id)) {
+    state.thumbs.set(id, api(`/v1/videos/${id}/content?variant=thumbnail`)
+      .then((r) => (r.ok ? r.blob() : null))
+      .then((blob) => (blob ? URL.createObjectURL(blob) : null)));
+  }
+  return state.thumbs.get(id);
+}
+
 async function refreshHistory() {
   const response = await api("/v1/videos?limit=10");
   if (!response.ok) return;
-  const { items } = await response.json();
+  const { data } = await response.json();
   const body = $("history").querySelector("tbody");
   body.innerHTML = "";
-  for (const job of items) {
+  for (const job of data) {
     const row = body.insertRow();
-    const r = job.request;
-    const cells = [new Date(job.created_at).toLocaleString(), job.model,
-      `${r.width}×${r.height}, ${r.frames} frames`, job.state];
+    const picture = row.insertCell();
+    if (job.state === "succeeded") {
+      const img = document.createElement("img");
+      img.className = "thumb";
+      img.alt = "first frame";
+      thumbnail(job.id).then((url) => { if (url) img.src = url; });
+      picture.appendChild(img);
+    }
+    const what = `${job.size}, ${job.frames} frames` + (job.mode ? `, ${job.mode}` : "");
+    const status = job.state === "queued" ? `queued (position ${job.queue_position + 1})` : job.state;
+    const cells = [new Date(job.created_at * 1000).toLocaleString(), job.model, what, status];
     for (const text of cells) row.insertCell().textContent = text;
     const action = row.insertCell();
     if (job.state === "succeeded") {
@@ -270,6 +299,7 @@ function previewImage() {
 }
 
 async function start() {
+  ModeInputs.start();
   $("model").addEventListener("change", selectModel);
   document.querySelectorAll("input[name=preset]").forEach((r) => r.addEventListener("change", selectPreset));
   $("image").addEventListener("change", previewImage);
