@@ -15,8 +15,6 @@ from i2v.catalogue.spec import ModelSpec
 from i2v.planner import Plan, phase_peaks, weights_mib
 from i2v.request import GenerationRequest
 
-_MERGED = {"other": "condition"}
-
 
 @dataclass(frozen=True)
 class PhaseRow:
@@ -86,7 +84,6 @@ def measure_plan(spec: ModelSpec, request: GenerationRequest, plan: Plan) -> Mea
     fake_level = phase_peaks(spec, request, plan.dtype, "resident", device_factors=False, **levers)
     observed: dict[str, float] = {}
     for name, value in measured.phases.items():
-        name = _MERGED.get(name, name)
         observed[name] = max(observed.get(name, 0.0), value)
     on_device = {p.name: p.peak_mib for p in plan.phases}
     weights = sum(weights_mib(spec, plan.dtype, plan.fp8_weights).values())

@@ -345,14 +345,11 @@ def _placement(spec: ModelSpec, strategy: str, fp8: bool) -> dict[str, str]:
 
 
 def attention_backend(spec: ModelSpec, request: GenerationRequest, budget: DeviceBudget) -> str | None:
-    """The denoisers' attention backend: SageAttention (8-bit, lossy) for presets that allow it,
-    FlashAttention where installed, on CUDA; `_native_npu` on the NPU; diffusers' default otherwise."""
-    if spec.adapter.levers.attention != "backend":
+    """The denoisers' attention backend on CUDA: SageAttention (8-bit, lossy) for presets that allow it,
+    FlashAttention where installed. None elsewhere: the device's own choice applies (the NPU's
+    `_native_npu`, `Device.attention_backend`), or diffusers' default."""
+    if spec.adapter.levers.attention != "backend" or budget.kind != "cuda":
         return None  # UNets: their attention processors ignore backends
-    if budget.kind == "npu":
-        return "_native_npu"
-    if budget.kind != "cuda":
-        return None
     installed = budget.attention_backends
     if spec.running_preset(request).lossy_attention and "sage" in installed:
         return "sage"

@@ -3,7 +3,7 @@
 Each shape below is measured again on the full-size architecture (fake weights, one CPU, no GPU;
 `i2v.memory.measure`) and compared with the prediction the planner makes for it all-resident without
 device factors: a phase predicted below its measurement fails (a plan that would run out of memory),
-and so does one more than 15% above it (a plan that wastes the card; 32 MiB of slack for the small
+and so does one more than 15% above it (a plan that wastes the card; 128 MiB of slack for the small
 phases). The shapes are not the fit's grid points where that can be helped, and are kept few and
 short (frames) so the file runs in minutes on two cores.
 """
@@ -19,7 +19,7 @@ from i2v.planner import predict_peak_mib, weights_mib
 from i2v.request import resolve
 
 TOLERANCE = 0.15
-SLACK_MIB = 32.0
+SLACK_MIB = 128.0
 
 # model -> (height, width, frames, decode chunk, forward chunking)
 SHAPES = [
@@ -34,7 +34,6 @@ SHAPES = [
     ("wan2.2-ti2v-5b", 704, 1280, 41, None, False),
     ("wan2.2-i2v-a14b", 480, 832, 21, None, False),
 ]
-MERGED = {"other": "condition"}  # what runs between phases counts with the conditioning phase
 
 _pipelines: dict[str, object] = {}
 
@@ -67,7 +66,6 @@ def test_prediction_is_never_below_the_measurement_nor_15_percent_above(
     predicted = {p.name: p.activations_mib for p in phases}
     observed: dict[str, float] = {}
     for name, value in measured.phases.items():
-        name = MERGED.get(name, name)
         observed[name] = max(observed.get(name, 0.0), value)
     report = {n: (round(predicted[n]), round(observed.get(n, 0.0))) for n in predicted}
     print(
@@ -130,6 +128,6 @@ def test_i2v_plan_measure_prints_the_measured_phases_next_to_the_prediction(tmp_
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     rows = {r["phase"]: r for r in data["measured"]["rows"]}
-    assert set(rows) == {"text", "condition", "denoise", "decode"}
+    assert set(rows) == {"text", "condition", "other", "denoise", "decode"}
     assert data["measured"]["weights_measured_mib"] > 0 and data["measured"]["attention_kernels"]
     assert all(r["measured_mib"] >= data["measured"]["weights_measured_mib"] for r in rows.values())

@@ -33,10 +33,14 @@ def i2vgen(**fields):
         (dict(height=704, width=1280, frames=16), 16, "float16", 31.4),
     ],
 )
-def test_memory_model_matches_h100_anchors_within_10_percent(fields, chunk, dtype, measured_gib):
+def test_memory_model_is_never_below_the_h100_anchors_and_at_most_12_percent_above(
+    fields, chunk, dtype, measured_gib
+):
+    """The fake-tensor fits times the H100 decode factor (1.33, kept for the worst anchor; 1.24 at
+    704x1280), plus the fits' 2% margin and the 0.5 GiB overhead no allocation holds."""
     spec, request = i2vgen(**fields)
     predicted = predict_peak_mib(spec, request, dtype, "resident", decode_chunk=chunk) / GIB
-    assert abs(predicted - measured_gib) / measured_gib <= 0.10, (predicted, measured_gib)
+    assert measured_gib <= predicted <= measured_gib * 1.12, (predicted, measured_gib)
 
 
 def test_seed_tier_512p_16_frames_fp16_fits_a_12gb_card_resident():

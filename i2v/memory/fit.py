@@ -25,19 +25,24 @@ from i2v.catalogue.memory_grid import GRIDS, SAME_ARCHITECTURE, Point
 from i2v.memory.model import FEATURES, Features, PhaseFit, request_features
 
 OUT = Path(__file__).resolve().parents[1] / "catalogue" / "memory_fits.json"
-# Phases of a measurement fitted together: what runs between the named phases (latent preparation,
-# post-processing) belongs with the conditioning phase (same resident components).
+# What runs between the named phases (latent preparation, post-processing) is fitted as a phase of its
+# own ("other", with the conditioning phase's components): the largest of two regimes (a constant VAE
+# encode against a per-frame buffer) is not linear, each of the two is.
 PHASE_OF_MEASURED = {
     "text": "text",
     "condition": "condition",
-    "other": "condition",
+    "other": "other",
     "denoise": "denoise",
     "decode": "decode",
 }
+# Fitted coefficients are scaled until every measured point is predicted this much above its
+# measurement: a shape between grid points must not land below its own measurement either.
+MARGIN = 0.02
 # Which features each phase may use (the others' coefficients stay 0): what its tensors scale with.
 PHASE_FEATURES = {
     "text": (),
     "condition": ("mpixel", "mpixel_frame"),
+    "other": ("mpixel", "mpixel_frame"),
     "denoise": ("mtoken", "mpixel_frame"),
     "decode": ("mpixel", "mpixel_frame", "mpixel_decoded"),
 }
@@ -73,7 +78,7 @@ def fit_phase(rows: list[tuple[Features, float]], allowed: tuple[str, ...]) -> t
         coef[:] = 0
         coef[0] = y.max()
         predicted = x @ coef
-    coef *= max((y / predicted).max(), 1.0)
+    coef *= max((y * (1 + MARGIN) / predicted).max(), 1.0)
     over = float(((x @ coef) / y).max() - 1.0)
     values = dict(zip(["base_mib", *[f"per_{FEATURES[i]}" for i in columns]], coef.tolist(), strict=True))
     # rounded up: a rounded coefficient must not under-predict either
@@ -96,7 +101,7 @@ def _fit_model(spec: Any, measurements: list[dict[str, Any]]) -> dict[str, Any]:
                 variant = "chunked"
             if phase == "decode" and s["vae_tiling"]:
                 variant = "tiled"
-            if phase in ("text", "condition") and (s["forward_chunks"] or s["vae_tiling"]):
+            if phase in ("text", "condition", "other") and (s["forward_chunks"] or s["vae_tiling"]):
                 continue  # the levers do not touch these phases: fitted from the plain points
             key = phase if variant is None else f"{phase}+{variant}"
             groups.setdefault(key, []).append((f, value))
@@ -169,6 +174,20 @@ def write_atomic(path: Path, data: dict[str, Any]) -> None:
     tmp.replace(path)
 
 
+def refit(path: Path, models: list[str] | None) -> None:
+    """Fit every model's stored measurements again (after a change to the fitting, not the pipelines)."""
+    from i2v import catalogue
+
+    data = json.loads(path.read_text(encoding="utf-8"))
+    for model_id, entry in data["models"].items():
+        if "same_as" in entry or (models and model_id not in models):
+            continue
+        entry.update(_fit_model(catalogue.get(model_id), entry["measurements"]))
+        entry["source"]["refitted"] = time.strftime("%Y-%m-%d") + " (python -m i2v.memory.fit --refit)"
+        print(f"{model_id}: worst over-prediction {entry['worst_over_prediction']}", file=sys.stderr)
+    write_atomic(path, data)
+
+
 def print_table(path: Path, models: list[str] | None) -> None:
     """Each stored measurement's peak (weights + largest phase) against the planner's prediction for the
     same request all resident, without device factors or overhead (MiB)."""
@@ -237,9 +256,15 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="measure nothing: print the file's measurements against the prediction",
     )
+    parser.add_argument(
+        "--refit", action="store_true", help="measure nothing: fit again from the measurements the file holds"
+    )
     args = parser.parse_args(argv)
     if args.table:
         print_table(args.out, args.model)
+        return 0
+    if args.refit:
+        refit(args.out, args.model)
         return 0
     models = args.model or list(GRIDS)
     unknown = [m for m in models if m not in GRIDS]

@@ -16,8 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-PhaseName = Literal["text", "condition", "denoise", "decode"]
-PHASE_NAMES: tuple[PhaseName, ...] = ("text", "condition", "denoise", "decode")
+# "other": what runs between the named phases (latent preparation, post-processing of the frames).
+PhaseName = Literal["text", "condition", "other", "denoise", "decode"]
+PHASE_NAMES: tuple[PhaseName, ...] = ("text", "condition", "other", "denoise", "decode")
 FEATURES = ("mpixel", "mpixel_frame", "mtoken", "mpixel_decoded")
 
 

@@ -22,6 +22,7 @@ DTYPE_BYTES = {"float16": 2, "bfloat16": 2, "float32": 4}
 PHASE_KINDS: dict[str, tuple[str, ...]] = {
     "text": ("text_encoder", "connector"),
     "condition": ("image_encoder", "vae"),
+    "other": ("image_encoder", "vae"),
     "denoise": ("denoiser",),
     "decode": ("vae", "audio_vae", "vocoder"),
 }
