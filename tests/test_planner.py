@@ -177,6 +177,8 @@ def test_fast_preset_turns_on_lossy_cache_only_where_supported(tmp_path):
     wan = catalogue.get("wan2.1-i2v-14b-480p")
     # without the distillation LoRA, fast is the 20-step preview with FirstBlockCache
     assert plan(wan, resolve(wan, "fast", models_dir=tmp_path), H100).cache == "first-block-cache:0.05"
+    # ... but not for a handful of steps, where there is nothing to skip
+    assert plan(wan, resolve(wan, "fast", models_dir=tmp_path, steps=4), H100).cache is None
     assert plan(wan, resolve(wan, "standard"), H100).cache is None
     ltx2 = catalogue.get("ltx-2")
     assert plan(ltx2, resolve(ltx2, "fast"), H100).cache is None  # FirstBlockCache raises on LTX-2
