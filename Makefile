@@ -19,12 +19,15 @@ STAMP       := $(VENV)/.installed
 MODEL       ?=
 ENV_FILE    ?= .env
 
-.PHONY: demo test lint serve up down provision detect doctor env clean help
+.PHONY: demo test lint serve up down provision detect doctor env clean help bundle load
 
 help:
 	@echo "make demo       generate a video on CPU with the embedded default (a tiny local model)"
 	@echo "make test       run the test suite (CPU)"
-	@echo "make up         provision this host, then docker compose up -d --wait"
+	@echo "make up         provision this host, make sure the image is here (pull, else build; PULL=only|never),"
+	@echo "                then docker compose up -d --wait"
+	@echo "make bundle MODEL=M   one tar for an air-gapped host: image, model folder, compose.yaml, checksums"
+	@echo "make load BUNDLE=F    on that host: check the bundle, load the image, place the model (I2V_OFFLINE=1)"
 	@echo "make down       docker compose down"
 	@echo "make build-cuda / build-cann / build-cpu   build this host's image locally (docker buildx bake)"
 	@echo "make containers the container checks CI runs (root; builds both images, compose up cpu)"
@@ -82,12 +85,31 @@ CANN           ?= $(or $(shell echo '$(IMAGE_VARIANT)' | sed -n 's/^cann\([^-]*\
 CHIP           ?= $(or $(shell echo '$(IMAGE_VARIANT)' | sed -n 's/^cann[^-]*-\([a-z0-9]*\).*/\1/p'),910b)
 OS             ?= $(or $(shell echo '$(IMAGE_VARIANT)' | sed -n 's/^cann[^-]*-[a-z0-9]*-//p'),ubuntu22.04)
 PLATFORM       ?= $(or $(shell sed -n 's/^DOCKER_DEFAULT_PLATFORM=//p' $(ENV_FILE) 2>/dev/null),linux/$(subst x86_64,amd64,$(subst aarch64,arm64,$(shell uname -m))))
-BAKE_LOCAL      = --load --set '*.platform=$(PLATFORM)' --set '*.cache-to='
+# Extra bake arguments, e.g. --set '*.args.PIP_INDEX_URL=https://pypi.org/simple' (the container checks' build args).
+BAKE_ARGS      ?=
+BAKE_LOCAL      = --load --set '*.platform=$(PLATFORM)' --set '*.cache-to=' $(BAKE_ARGS)
+# make up's image step: auto = here, else pull, else build here; only = pull or stop with the build command;
+# never = here or stop (offline). I2V_OFFLINE=1 in .env means never.
+PULL           ?= auto
+IMAGE_KIND      = $(if $(filter cuda%,$(IMAGE_VARIANT)),cuda,$(if $(filter cann%,$(IMAGE_VARIANT)),cann,cpu))
+BUNDLE         ?=
 
 .PHONY: build-cuda build-cann build-cpu containers
 
 up: provision
+	@rc=0; $(VENV)/bin/provision image --env-file $(ENV_FILE) --pull $(PULL) || rc=$$?; \
+	if [ $$rc -eq 10 ]; then make --no-print-directory build-$(IMAGE_KIND) ENV_FILE=$(ENV_FILE); \
+	elif [ $$rc -ne 0 ]; then exit $$rc; fi
 	I2V_ENV_FILE=$(ENV_FILE) $(COMPOSE) $(COMPOSE_ARGS) up -d --wait --wait-timeout $(WAIT_TIMEOUT)
+
+# ---- air-gapped hosts (README "Air-gapped hosts") ----------------------------------------------
+bundle: $(STAMP)
+	$(VENV)/bin/provision bundle --env-file $(ENV_FILE) $(if $(MODEL),--model $(MODEL)) $(if $(OUT),--out $(OUT))
+
+# The loader needs only the standard library: a host without this checkout's .venv runs it with python3.
+load:
+	@test -n "$(BUNDLE)" || { echo "usage: make load BUNDLE=path/to/i2v-bundle-....tar" >&2; exit 2; }
+	$(if $(wildcard $(PY)),$(PY),python3) -m provision.bundle_load $(BUNDLE) --env-file $(ENV_FILE)
 
 down:
 	I2V_ENV_FILE=$(ENV_FILE) $(COMPOSE) $(COMPOSE_ARGS) --profile '*' down

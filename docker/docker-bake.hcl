@@ -63,16 +63,17 @@ target "cuda" {
   name       = "cuda-${replace(v.cuda, ".", "-")}"
   matrix = {
     v = [
-      { cuda = "12.8", image = "12.8.1", torch = "2.9.1", index = "cu128" },
-      { cuda = "12.6", image = "12.6.3", torch = "2.9.1", index = "cu126" },
-      { cuda = "12.4", image = "12.4.1", torch = "2.9.1", index = "cu126" },
+      { cuda = "12.8", image = "12.8.1", torch = "2.9.1", torchaudio = "2.9.1", index = "cu128" },
+      { cuda = "12.6", image = "12.6.3", torch = "2.9.1", torchaudio = "2.9.1", index = "cu126" },
+      { cuda = "12.4", image = "12.4.1", torch = "2.9.1", torchaudio = "2.9.1", index = "cu126" },
     ]
   }
   dockerfile = "docker/Dockerfile.cuda"
   args = {
     CUDA_VERSION    = v.image
-    TORCH_VERSION   = v.torch
-    TORCH_INDEX_URL = "https://download.pytorch.org/whl/${v.index}"
+    TORCH_VERSION      = v.torch
+    TORCHAUDIO_VERSION = v.torchaudio
+    TORCH_INDEX_URL    = "https://download.pytorch.org/whl/${v.index}"
     LOCK            = "cuda"
   }
   tags       = tags("cuda${v.cuda}")
@@ -87,9 +88,9 @@ target "cann" {
   name     = "cann-${replace(p.cann, ".", "-")}-${chip}-${replace(os, ".", "-")}"
   matrix = {
     p = [
-      { cann = "8.3.rc2", torch = "2.8.0", torch_npu = "2.8.0" },
-      { cann = "8.5.1", torch = "2.9.0", torch_npu = "2.9.0" },
-      { cann = "9.0.0", torch = "2.10.0", torch_npu = "2.10.0" },
+      { cann = "8.3.rc2", torch = "2.8.0", torchaudio = "2.8.0", torch_npu = "2.8.0" },
+      { cann = "8.5.1", torch = "2.9.0", torchaudio = "2.9.0", torch_npu = "2.9.0" },
+      { cann = "9.0.0", torch = "2.10.0", torchaudio = "2.10.0", torch_npu = "2.10.0" },
     ]
     chip = ["910b", "a3", "310p"]
     os   = ["ubuntu22.04", "openeuler24.03"]
@@ -100,8 +101,9 @@ target "cann" {
     CHIP              = chip
     OS                = os
     SOC_VERSION       = lookup({ "910b" = "ascend910b1", "a3" = "ascend910_9391", "310p" = "ascend310p1" }, chip, "")
-    TORCH_VERSION     = p.torch
-    TORCH_NPU_VERSION = p.torch_npu
+    TORCH_VERSION      = p.torch
+    TORCHAUDIO_VERSION = p.torchaudio
+    TORCH_NPU_VERSION  = p.torch_npu
     TORCH_INDEX_URL   = "https://download.pytorch.org/whl/cpu"
     LOCK              = "cann"
   }
@@ -117,9 +119,10 @@ target "cpu" {
   args = {
     BUILD_BASE      = "ubuntu:22.04"
     RUNTIME_BASE    = "ubuntu:22.04"
-    TORCH_VERSION   = "2.9.1"
-    TORCH_INDEX_URL = "https://download.pytorch.org/whl/cpu"
-    LOCK            = "cuda"
+    TORCH_VERSION      = "2.9.1"
+    TORCHAUDIO_VERSION = "2.9.1"
+    TORCH_INDEX_URL    = "https://download.pytorch.org/whl/cpu"
+    LOCK               = "cuda"
   }
   tags       = tags("cpu")
   cache-from = cache_from("cpu")

@@ -18,7 +18,7 @@ import typer
 from i2v import catalogue
 from i2v.output import Output, handle_errors
 from i2v.planner import PlanRefusedError
-from i2v.request import resolve
+from i2v.request import InvalidRequestError, require_prompt, resolve
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -63,10 +63,13 @@ def run_generation(
     sink = Output(json)
     spec = catalogue.get(model)
     request = resolve(spec, preset, prompt=prompt, **fields)
+    require_prompt(spec, request)
     mode = spec.adapter.mode(request)
+    if image_path and mode is not None and mode.image == "unused":
+        raise InvalidRequestError("image", str(image_path), f"mode {mode.name!r} takes no input image")
     if image_path:
         image = load_image(image_path)
-    elif mode is not None and mode.image == "optional":  # ic-lora: without --image no first frame is pinned
+    elif mode is not None and mode.image != "required":  # without --image no first frame is pinned
         image = None
     else:
         image = demo_image(request.width, request.height)
@@ -90,10 +93,11 @@ def run_generation(
 
         result = engine.generate(request, image, on_progress)
         bar.update(task, description=f"{spec.id}: writing mp4")
+        fps = result.output.fps or request.fps  # a retake keeps its source's frame rate
         info = write_mp4(
             result.output.frames,
             out,
-            fps=request.fps,
+            fps=fps,
             audio=result.output.audio,
             audio_sample_rate=result.output.audio_sample_rate,
         )
@@ -103,11 +107,12 @@ def run_generation(
         "frames": info.frames,
         "width": info.width,
         "height": info.height,
-        "fps": request.fps,
+        "fps": fps,
         "has_audio": info.has_audio,
         "bytes": info.bytes,
         "seconds": round(total, 2),
         "load_s": round(result.load_s, 2),
+        "weights_read_bytes": result.weights_read_bytes,
         "run_s": round(result.run_s, 2),
         "seconds_per_step": result.seconds_per_step and round(result.seconds_per_step, 3),
         "peak_mib": result.peak_mib,
@@ -117,7 +122,7 @@ def run_generation(
     sink.result(
         data,
         lambda c: c.print(
-            f"wrote {out}: {info.frames} frames {info.width}x{info.height} @ {request.fps} fps"
+            f"wrote {out}: {info.frames} frames {info.width}x{info.height} @ {fps:g} fps"
             f"{' with audio' if info.has_audio else ''} in {total:.1f} s\nplan: {result.plan.summary()}"
         ),
     )
@@ -280,7 +285,7 @@ def models(json: Json = False) -> None:
     engine = Engine()
     rows = []
     for spec in catalogue.all_specs():
-        present = (model_dir(spec, engine.settings) / "model_index.json").is_file()
+        present = spec.adapter.weights_present(model_dir(spec, engine.settings))
         try:
             p = engine.plan(resolve(spec, "standard"))
             fits, how = True, p.summary()

@@ -33,8 +33,7 @@ class WeightsMissingError(FileNotFoundError):
     def __init__(self, spec: ModelSpec, folder: Path):
         self.model = spec.id
         super().__init__(
-            f"weights for {spec.id} are not in {folder} (no model_index.json); "
-            f"run: i2v fetch {spec.id} --dir {folder.parent}"
+            f"weights for {spec.id} are not in {folder}; run: i2v fetch {spec.id} --dir {folder.parent}"
         )
 
 
@@ -59,6 +58,8 @@ class Result:
     seconds_per_step: float | None
     peak_mib: int | None
     steps: int  # denoising steps run, every stage counted
+    # Weights loaded for this request: 0 s on a warm pipeline (None bytes: the backend does not count them).
+    weights_read_bytes: int | None = None
 
 
 def model_dir(spec: ModelSpec, settings: Settings) -> Path:
@@ -78,7 +79,7 @@ def ensure_weights(spec: ModelSpec, settings: Settings) -> Path:
         offline_env()
     folder = model_dir(spec, settings)
     models_dir = Path(settings.models_dir).expanduser()
-    if (folder / "model_index.json").is_file():
+    if spec.adapter.weights_present(folder):
         check_for_load(spec, folder, models_dir)
         return folder
     if spec.tiny:
@@ -173,6 +174,7 @@ class Engine:
             variant,
         )
         if key == self._key:
+            self.load_s = 0.0  # warm: nothing loaded for this request
             return self._pipe
         folder = folder or ensure_weights(spec, self.settings)
         self.unload()
@@ -181,7 +183,7 @@ class Engine:
         adapter = adapter_for(spec)
         started = time.perf_counter()
         pipe = adapter.prepare(adapter.load(spec, folder, to_torch_dtype(p.dtype), files))
-        adapter.apply_plan(pipe, p, self.device)
+        pipe = adapter.apply_plan(pipe, p, self.device)
         self.load_s = time.perf_counter() - started
         log.info("loaded %s in %.1f s", spec.id, self.load_s)
         self._key, self._pipe, self._plan = key, pipe, p
@@ -245,11 +247,12 @@ class Engine:
         return Result(
             output=output,
             plan=p,
-            load_s=self.load_s,
+            load_s=self.load_s + output.load_s,
             run_s=run_s,
             seconds_per_step=per_step,
             peak_mib=peak,
             steps=steps,
+            weights_read_bytes=output.weights_read_bytes,
         )
 
     def _memory_mib(self) -> int | None:

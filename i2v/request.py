@@ -249,6 +249,15 @@ def validate(spec: ModelSpec, request: GenerationRequest) -> None:
     spec.adapter.validate(spec, request)
 
 
+def require_prompt(spec: ModelSpec, request: GenerationRequest) -> None:
+    """A request about to run in a mode that needs a prompt has one (plans are made without it)."""
+    mode = spec.adapter.mode(request)
+    if mode is not None and mode.needs_prompt and not request.prompt.strip():
+        raise InvalidRequestError(
+            "prompt", request.prompt, f"mode {mode.name!r} of {spec.id} needs a prompt: what should happen"
+        )
+
+
 def mode_of(spec: ModelSpec, request: GenerationRequest) -> str | None:
     """The request's mode, the model's default when unset; None for models without modes."""
     return request.mode if request.mode is not None else spec.adapter.default_mode

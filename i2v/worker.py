@@ -195,6 +195,7 @@ class Worker:
             self._report(job_id, stage="encoding", step=steps, total_steps=steps, eta_s=0.0)
             extras = json.loads(job["extras"]) if job.get("extras") else {}
             info = self._write(result, out, request.fps, extras.get("extends"))
+            info["weights_read_bytes"] = result.weights_read_bytes
         except JobCancelled:
             self._end(job, "cancelled")
         except Drained:
@@ -251,11 +252,12 @@ class Worker:
             if path.parent.parent != models or asset is None or path.name not in asset.files:
                 raise ValueError(f"a stored preset LoRA is not a catalogue asset's file: {ref.path}")
 
-    def _write(self, result: Any, out: Path, fps: int, extends: dict[str, Any] | None) -> dict[str, Any]:
+    def _write(self, result: Any, out: Path, fps: float, extends: dict[str, Any] | None) -> dict[str, Any]:
         from i2v.previews import previews_from_mp4, write_previews
 
         out.parent.mkdir(parents=True, exist_ok=True)
         output = result.output
+        fps = output.fps or fps  # a retake keeps its source's frame rate
         previews = {v: preview_path(self.outputs, out.stem, v) for v in PREVIEWS}
         if extends:
             from i2v.stitch import read_source, stitch

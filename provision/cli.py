@@ -1,7 +1,8 @@
 """`provision`: look at this host and write the settings compose and the runtime read. Torch-free.
 
 Thin wiring: each command gathers its inputs, calls one module, and prints through `Output`.
-Exceptions map to a message and an exit code in one table (`i2v.errors`); set I2V_DEBUG=1 for the
+Exceptions map to a message and an exit code in one table (`i2v.errors`, or the exception's own
+`exit_code`: EnvWriteError 3, BundleError 6, ImageUnavailableError 11-13); set I2V_DEBUG=1 for the
 traceback.
 """
 
@@ -18,6 +19,7 @@ from i2v.output import Output, handle_errors
 from i2v.request import InvalidRequestError
 from provision import compose_override, environment, host
 from provision import doctor as doctor_mod
+from provision import image as image_mod
 from provision import mirrors as mirrors_mod
 from provision.envfile import EnvWriteError, existing_values, parse, render, write_atomic
 
@@ -28,6 +30,8 @@ app = typer.Typer(
     help="Probe a GPU / Atlas host and write the settings for i2v-deploy.",
 )
 
+# `provision image` exits 10 when the image must be built here (`make up` then runs make build-<kind>).
+BUILD_HERE = 10
 
 Json = Annotated[bool, typer.Option("--json", help="One JSON document on stdout; logs on stderr.")]
 ModelsDir = Annotated[
@@ -140,13 +144,14 @@ def env(
         existing=existing,
     )
     text = render(entries, old)
+    written = parse(text)
+    compose_override.render(report, written.get("I2V_VISIBLE_DEVICES", ""))  # a bad id fails before any write
     changed = write_atomic(output, text)
-    override_note = compose_override.write(output, report)
+    override_note = compose_override.write(output, report, written.get("I2V_VISIBLE_DEVICES", ""))
     if override_note:
         notes.append(override_note)
     for note in notes:
         out.info(note)
-    written = parse(text)
     values = {e.key: written[e.key] for e in entries}
     out.result(
         {"path": str(output), "changed": changed, "values": values},
@@ -222,6 +227,119 @@ def mirrors(
             "fastest": {k: (t.value if t else None) for k, t in best.items()},
         },
         human,
+    )
+
+
+EnvFile = Annotated[Path, typer.Option("--env-file", help="The .env provision wrote.")]
+
+
+def _offline(values: dict[str, str]) -> bool:
+    import os
+
+    flag = os.environ.get("I2V_OFFLINE", values.get("I2V_OFFLINE", ""))
+    return flag.strip().lower() in ("1", "true", "yes", "on")
+
+
+@app.command()
+@handle_errors
+def image(
+    env_file: EnvFile = Path(".env"),
+    pull: Annotated[
+        image_mod.PullPolicy,
+        typer.Option(
+            help="auto: pull, else build here; only: pull, else stop with the build command; never: no pull"
+        ),
+    ] = image_mod.PullPolicy.AUTO,
+    json: Json = False,
+) -> None:
+    """Make sure the image .env names is here: present, pulled, or (exit 10) to be built here."""
+    out = Output(json)
+    values = existing_values(env_file)
+    if "I2V_IMAGE" not in values:
+        raise EnvWriteError(f"{env_file} has no I2V_IMAGE; run provision env --output {env_file} first")
+    ensured = image_mod.ensure(values["I2V_IMAGE"], pull, offline=_offline(values), env_file=str(env_file))
+    out.info(ensured.message)
+    out.result(
+        {"image": ensured.image, "outcome": ensured.outcome.value, "message": ensured.message},
+        lambda console: console.print(f"{ensured.image}: {ensured.outcome.value}"),
+    )
+    if ensured.outcome is image_mod.Outcome.BUILD:
+        raise typer.Exit(BUILD_HERE)
+
+
+@app.command()
+@handle_errors
+def bundle(
+    model: ModelOpt = None,
+    env_file: EnvFile = Path(".env"),
+    out_path: Annotated[Path | None, typer.Option("--out", help="The tar to write.")] = None,
+    models_dir: ModelsDir = None,
+    json: Json = False,
+) -> None:
+    """Write one tar for an air-gapped host: the image (docker save), the model folder, compose.yaml, checksums."""
+    from provision import bundle_create
+
+    out = Output(json)
+    values = existing_values(env_file)
+    chosen = model or values.get("I2V_MODEL")
+    if not chosen:
+        raise InvalidRequestError(
+            "model", None, "pass --model (make bundle MODEL=...) or set I2V_MODEL in .env"
+        )
+    catalogue.get(chosen)
+    if "I2V_IMAGE" not in values:
+        raise EnvWriteError(f"{env_file} has no I2V_IMAGE; run provision env --output {env_file} first")
+    folder = models_dir or Path(values.get("I2V_MODELS_DIR", "models"))
+    target = out_path or bundle_create.default_out(values["I2V_IMAGE"], chosen)
+    made = bundle_create.create(
+        image=values["I2V_IMAGE"],
+        model=chosen,
+        models_dir=folder,
+        compose=Path(__file__).resolve().parents[1] / "compose.yaml",
+        out=target,
+    )
+    out.result(
+        {
+            "path": str(made.path),
+            "bytes": made.size_bytes,
+            "files": made.files,
+            "image": made.meta.image,
+            "platform": made.meta.platform,
+            "model": made.meta.model,
+        },
+        lambda console: console.print(
+            f"wrote {made.path}: {made.size_bytes / 1e6:,.0f} MB, {made.files} "
+            f"files ({made.meta.image}, {made.meta.platform}, {made.meta.model})"
+        ),
+    )
+
+
+@app.command()
+@handle_errors
+def load(
+    bundle_path: Annotated[Path, typer.Argument(help="The bundle tar (make bundle).")],
+    env_file: EnvFile = Path(".env"),
+    models_dir: ModelsDir = None,
+    json: Json = False,
+) -> None:
+    """Check a bundle (size, platform, checksums), then load its image, place its model, set I2V_OFFLINE=1."""
+    from provision import bundle_load
+
+    out = Output(json)
+    folder = (models_dir or Path(existing_values(env_file).get("I2V_MODELS_DIR", "models"))).resolve()
+    checked, placed = bundle_load.load(bundle_path, env_file=env_file, models_dir=folder)
+    out.result(
+        {
+            "image": checked.meta.image,
+            "platform": checked.meta.platform,
+            "model": checked.meta.model,
+            "model_dir": str(placed),
+            "files_checked": len(checked.sums),
+        },
+        lambda console: console.print(
+            f"loaded {checked.meta.image}; {checked.meta.model} -> {placed}; "
+            f"{env_file}: I2V_OFFLINE=1 ({len(checked.sums)} files checked)"
+        ),
     )
 
 

@@ -5,8 +5,13 @@ this host (`/dev/davinci<N>` per chip: ids can have gaps, a 300I Duo card has tw
 written here for the `server-npu` service of compose.yaml, which already carries the manager, svm
 and hdc nodes and the driver mounts. When Docker has the Ascend Docker Runtime registered, the
 override switches the service to it instead: `runtime: ascend` with `ASCEND_VISIBLE_DEVICES`, and the
-static devices and driver mounts reset (the runtime adds its own). The CUDA profile needs nothing
-here (one string of ids reaches the NVIDIA toolkit), nor does the CPU profile.
+static devices and driver mounts reset (the runtime adds its own).
+
+For the CUDA profile it lists the GPUs of `I2V_VISIBLE_DEVICES` (the value written to `.env`, so a
+user's choice there wins) as one `device_ids` entry per id: Docker Engine >= 29.2 with
+`nvidia-cdi-hook` maps each entry to a CDI device name (`nvidia.com/gpu=<entry>`), and a single
+`"0,1,2,3"` string would become `nvidia.com/gpu=0,1,2,3`, which CDI cannot resolve. The CPU profile
+needs no override.
 
 Docker Compose reads `compose.override.yaml` from the project folder by itself. A file that does not
 start with `MARKER` is the user's own: it is never overwritten or removed. Torch-free, no YAML
@@ -15,19 +20,23 @@ library: the text is small and fixed, and a rerun writes the same bytes.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from i2v.hardware import HardwareReport
+from i2v.request import InvalidRequestError
 from provision import host
 from provision.envfile import write_atomic
 
 NAME = "compose.override.yaml"
 MARKER = "# Written by `provision env` for this host."
 
-# The models, outputs and jobs volumes of compose.yaml, restated when the runtime's override
+# The models, LoRAs, outputs and jobs volumes of compose.yaml, restated when the runtime's override
 # replaces the service's volume list (YAML cannot extend a list from another file).
 _BASE_VOLUMES = (
     '      - {type: bind, source: "${I2V_MODELS_DIR:-./models}", target: /models, bind: {create_host_path: true}}\n'
+    '      - {type: bind, source: "${I2V_LORAS_DIR:-./loras}", target: /loras, read_only: true, '
+    "bind: {create_host_path: true}}\n"
     "      - outputs:/outputs\n"
     "      - jobs:/data\n"
 )
@@ -43,9 +52,45 @@ def _describe(report: HardwareReport) -> str:
     return f"{', '.join(names)} x{len(host.visible_ids(report))}"
 
 
-def render(report: HardwareReport) -> str | None:
-    """The override's text for this host, or None when the host needs none."""
-    if host.profile(report) != "npu":
+_GPU_ID = re.compile(r"^(\d+|GPU-[0-9a-fA-F-]+|MIG-[0-9a-fA-F-]+)$")
+
+
+def gpu_ids(visible: str) -> list[str]:
+    """`I2V_VISIBLE_DEVICES` ("0,1,3") as device_ids entries; empty means GPU 0, as compose.yaml's default."""
+    ids = [part.strip() for part in visible.split(",")] if visible.strip() else ["0"]
+    bad = [part for part in ids if not _GPU_ID.match(part)]
+    if bad or len(set(ids)) != len(ids):
+        raise InvalidRequestError(
+            "I2V_VISIBLE_DEVICES",
+            visible,
+            "comma-separated GPU indexes or UUIDs, each once (e.g. 0,1,2,3 or GPU-5f1c...)",
+        )
+    return ids
+
+
+def _render_cuda(report: HardwareReport, visible: str) -> str:
+    entries = ", ".join(f'"{gpu}"' for gpu in gpu_ids(visible))
+    return (
+        f"{MARKER} Rerun it after changing cards.\n"
+        f"# Host: {_describe(report)}. Your own changes belong in another file (docker compose -f ...).\n"
+        "services:\n  server-cuda:\n"
+        "    # One device_ids entry per GPU (I2V_VISIBLE_DEVICES): each entry becomes one CDI device name.\n"
+        "    deploy:\n      resources:\n        reservations:\n          devices: !override\n"
+        "            - driver: nvidia\n"
+        f"              device_ids: [{entries}]\n"
+        "              capabilities: [gpu]\n"
+    )
+
+
+def render(report: HardwareReport, visible: str | None = None) -> str | None:
+    """The override's text for this host, or None when the host needs none. `visible`: the
+    I2V_VISIBLE_DEVICES written to .env (default: every device the host has)."""
+    kind = host.profile(report)
+    if visible is None:
+        visible = ",".join(str(i) for i in host.visible_ids(report))
+    if kind == "cuda" and report.devices:
+        return _render_cuda(report, visible)
+    if kind != "npu":
         return None
     head = (
         f"{MARKER} Rerun it after changing cards.\n"
@@ -81,10 +126,10 @@ def is_ours(path: Path) -> bool:
         return False
 
 
-def write(env_path: Path, report: HardwareReport) -> str | None:
+def write(env_path: Path, report: HardwareReport, visible: str | None = None) -> str | None:
     """Write, refresh or remove the override beside `env_path`; returns a note for the user, if any."""
     path = Path(env_path).parent / NAME
-    text = render(report)
+    text = render(report, visible)
     if not is_ours(path):
         return (
             f"{path} is not provision's, left as is; this host's NPU wiring would be:\n{text}"

@@ -5,13 +5,15 @@ Every finding carries the command that fixes it. Errors make `doctor` exit 1; wa
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Literal
 
 from i2v import catalogue
 from i2v.hardware import HardwareReport
 from i2v.planner import DTYPE_BYTES
-from provision import host, mirrors
+from provision import cann, host, mirrors
 
 Level = Literal["ok", "warn", "error"]
 
@@ -66,37 +68,47 @@ def check_driver(report: HardwareReport) -> list[Finding]:
             )
         ]
     if report.vendor == "ascend":
-        cann, torch_v, npu_v = host.cann_pair(report)
+        choice = host.cann_choice(report)
+        release = choice.release
+        version_info = Path(os.environ.get("I2V_HOST_ROOT") or "/") / cann.DRIVER_VERSION_INFO.lstrip("/")
+        if not version_info.is_file():
+            return [
+                Finding(
+                    "error",
+                    "driver",
+                    f"npu-smi answers but {cann.DRIVER_VERSION_INFO} is missing: the "
+                    "containers mount the driver from there and provision reads its "
+                    "version from it to choose the CANN image",
+                    "install the Ascend HDK driver package (Ascend-hdk-<chip>-npu-driver_*.run --full)",
+                )
+            ]
+        if choice.mismatch:
+            return [
+                Finding(
+                    "error",
+                    "driver",
+                    f"{choice.mismatch}; provision names the CANN {release.cann} image",
+                    choice.fix or "",
+                )
+            ]
         found = [
             Finding(
                 "ok",
                 "driver",
-                f"Ascend driver {report.driver_version or 'unknown'}; the image pairs "
-                f"CANN {cann} with torch {torch_v} / torch_npu {npu_v}",
+                f"{choice.reason}; the image pairs CANN {release.cann} with torch "
+                f"{release.torch} / torch_npu {release.torch_npu}",
             )
         ]
         if (
             report.cann_version
-            and host.cann_pair(report)[0] != report.cann_version
-            and host.version_tuple(report.cann_version)[:2] != host.version_tuple(cann)[:2]
+            and host.version_tuple(report.cann_version)[:2] != host.version_tuple(release.cann)[:2]
         ):
             found.append(
                 Finding(
-                    "warn",
+                    "ok",
                     "cann",
-                    f"host CANN {report.cann_version} is not a known-good pair; the image brings "
-                    f"its own CANN {cann}, the host needs only the driver",
-                    "provision env  # keeps the image's CANN; nothing to install on the host",
-                )
-            )
-        if not report.driver_version:
-            found.append(
-                Finding(
-                    "error",
-                    "driver",
-                    "npu-smi answers but /usr/local/Ascend/driver/version.info "
-                    "is missing: the containers mount the driver from there",
-                    "install the Ascend HDK driver package (Ascend-hdk-910b-npu-driver_*.run --full)",
+                    f"host CANN {report.cann_version} differs from the image's CANN "
+                    f"{release.cann}: the image brings its own, the host needs only the driver",
                 )
             )
         return found

@@ -14,6 +14,7 @@ from i2v.catalogue.spec import ModelSpec
 from i2v.hardware import HardwareReport
 from i2v.planner import DeviceBudget, Plan, PlanRefusedError, plan
 from i2v.request import resolve
+from provision import cann
 
 VERSION = "0.1.0"
 DEFAULT_REGISTRY = "docker.io/i2vdeploy"
@@ -28,12 +29,6 @@ CUDA_VARIANTS: tuple[tuple[str, str], ...] = (
 )
 CUDA12_FLOOR = "525.60.13"
 
-# Known-good CANN / torch / torch_npu triples (ARCHITECTURE.md); the first is the default.
-CANN_PAIRS: tuple[tuple[str, str, str], ...] = (
-    ("8.3.RC2", "2.8.0", "2.8.0"),
-    ("8.5.1", "2.9.0", "2.9.0"),
-    ("9.0.0", "2.10.0", "2.10.0"),
-)
 
 # Best first: the first model whose standard preset runs all-resident on one device is proposed.
 RECOMMENDATION_ORDER = (
@@ -105,13 +100,9 @@ def cann_chip(report: HardwareReport) -> str:
     return "910b"
 
 
-def cann_pair(report: HardwareReport) -> tuple[str, str, str]:
-    """The host's own CANN when it is a known-good one, else the default."""
-    if report.cann_version:
-        for pair in CANN_PAIRS:
-            if version_tuple(report.cann_version)[:2] == version_tuple(pair[0])[:2]:
-                return pair
-    return CANN_PAIRS[0]
+def cann_choice(report: HardwareReport) -> cann.CannChoice:
+    """The CANN image for this host's NPU driver (provision/cann.py): the newest one the driver runs."""
+    return cann.choose(report.driver_version)
 
 
 def image_ref(report: HardwareReport, registry: str = DEFAULT_REGISTRY) -> str:
@@ -119,7 +110,7 @@ def image_ref(report: HardwareReport, registry: str = DEFAULT_REGISTRY) -> str:
     if kind == "cuda":
         return f"{registry}/i2v-deploy:{VERSION}-cuda{cuda_variant(report.driver_version)}"
     if kind == "npu":
-        return f"{registry}/i2v-deploy:{VERSION}-cann{cann_pair(report)[0].lower()}-{cann_chip(report)}"
+        return f"{registry}/i2v-deploy:{VERSION}-cann{cann_choice(report).release.tag}-{cann_chip(report)}"
     return f"{registry}/i2v-deploy:{VERSION}-cpu"
 
 

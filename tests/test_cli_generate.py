@@ -126,6 +126,12 @@ def test_models_json_lists_every_model_with_fit_and_weights(env):
     assert set(by_id) == {s.id for s in catalogue.all_specs()}
     assert by_id["wan2.1-i2v-14b-480p"]["weights_present"] is False
     assert by_id["tiny-i2vgen-xl"]["fits"] is True and "resident" in by_id["tiny-i2vgen-xl"]["plan"]
+    # each model's backend and its modes (the default first-class: default_mode)
+    assert (by_id["ltx-2.3"]["backend"], by_id["ltx-2.3"]["default_mode"]) == ("ltx-pipelines", "two-stage")
+    assert len(by_id["ltx-2.3"]["modes"]) == 8 and "retake" in by_id["ltx-2.3"]["modes"]
+    # diffusers' LTX-2 refuses retake (no pipeline for it there)
+    assert by_id["ltx-2"]["backend"] == "diffusers" and "retake" not in by_id["ltx-2"]["modes"]
+    assert by_id["tiny-svd"]["modes"] == [] and by_id["tiny-svd"]["default_mode"] is None
 
 
 def test_plan_json(env):

@@ -21,6 +21,7 @@ import yaml
 from hosts import use_host
 
 from i2v import hardware
+from i2v.request import InvalidRequestError
 from provision import compose_override
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,7 +37,10 @@ def load_script(name: str, path: Path):
     return module
 
 
-containers = load_script("containers_script", ROOT / "scripts" / "containers.py")
+sys.path.insert(0, str(ROOT / "scripts"))
+from container_checks import dockerfile as containers  # noqa: E402  (scripts/ is not a package root)
+from container_checks.runner import free_port  # noqa: E402
+
 lock = load_script("lock_script", DOCKER / "requirements" / "lock.py")
 
 
@@ -64,10 +68,50 @@ def test_each_profile_fetches_then_serves(compose, profile):
     assert server["environment"]["I2V_DATABASE_URL"] == "sqlite:////data/jobs.db"
 
 
-def test_cuda_reserves_the_env_file_gpus(compose):
+class ComposeLoader(yaml.SafeLoader):
+    """compose's merge tags (!override, !reset) read as plain values."""
+
+
+ComposeLoader.add_constructor(
+    "!override",
+    lambda loader, node: (
+        loader.construct_sequence(node)
+        if isinstance(node, yaml.SequenceNode)
+        else loader.construct_mapping(node)
+    ),
+)
+ComposeLoader.add_constructor(
+    "!reset",
+    lambda loader, node: loader.construct_sequence(node) if isinstance(node, yaml.SequenceNode) else None,
+)
+
+
+def test_cuda_reserves_gpu_0_until_the_override_lists_the_hosts_gpus(compose):
     (device,) = compose["services"]["server-cuda"]["deploy"]["resources"]["reservations"]["devices"]
     assert device["driver"] == "nvidia" and device["capabilities"] == ["gpu"]
-    assert device["device_ids"] == ["${I2V_VISIBLE_DEVICES:-0}"] and "count" not in device  # exclusive keys
+    assert device["device_ids"] == ["0"] and "count" not in device  # exclusive keys
+
+
+@pytest.mark.parametrize("visible", ["0,1,2,3", "3", "1, 5", ""])
+def test_cuda_override_has_one_device_ids_entry_per_gpu(monkeypatch, visible):
+    use_host(monkeypatch, "h100x8")
+    text = compose_override.render(hardware.probe(with_docker=False), visible)
+    (device,) = yaml.load(text, Loader=ComposeLoader)["services"]["server-cuda"]["deploy"]["resources"][
+        "reservations"
+    ]["devices"]
+    wanted = [part.strip() for part in visible.split(",")] if visible else ["0"]
+    assert device["device_ids"] == wanted and all("," not in entry for entry in device["device_ids"])
+    assert "devices: !override\n" in text  # replaces compose.yaml's list instead of adding to it
+
+
+@pytest.mark.parametrize("visible", ["0,,1", "0,0", "gpu0", "0;1"])
+def test_cuda_override_refuses_bad_device_ids_naming_the_key(monkeypatch, visible):
+    use_host(monkeypatch, "h100x8")
+    with pytest.raises(InvalidRequestError) as caught:
+        compose_override.render(hardware.probe(with_docker=False), visible)
+    assert str(caught.value).startswith(
+        f"`I2V_VISIBLE_DEVICES` = {visible!r} is invalid: comma-separated GPU"
+    )
 
 
 def test_npu_nodes_driver_mounts_and_group(compose):
@@ -78,7 +122,11 @@ def test_npu_nodes_driver_mounts_and_group(compose):
         "/dev/hisi_hdc",
     ]  # davinciN: the override
     assert npu["group_add"] == ["${I2V_NPU_GID:-1000}"]
-    mounts = {v["target"]: v for v in npu["volumes"] if isinstance(v, dict) and v["target"] != "/models"}
+    mounts = {
+        v["target"]: v
+        for v in npu["volumes"]
+        if isinstance(v, dict) and v["target"] not in ("/models", "/loras")
+    }
     assert set(mounts) == {
         "/usr/local/dcmi",
         "/usr/local/bin/npu-smi",
@@ -89,6 +137,16 @@ def test_npu_nodes_driver_mounts_and_group(compose):
     for target, mount in mounts.items():
         assert mount["read_only"] and mount["bind"] == {"create_host_path": False}
         assert mount["source"] == "${I2V_DRIVER_ROOT:-}" + target
+
+
+def test_every_server_mounts_the_lora_folder_read_only(compose):
+    for name, service in compose["services"].items():
+        if not name.startswith("server-"):
+            continue
+        loras = [v for v in service["volumes"] if isinstance(v, dict) and v["target"] == "/loras"]
+        assert len(loras) == 1 and loras[0]["read_only"], name
+        assert loras[0]["source"] == "${I2V_LORAS_DIR:-./loras}"
+        assert service["environment"]["I2V_LORAS_DIR"] == "/loras", name
 
 
 def test_fetch_runs_the_projects_fetch_without_device_backends(compose):
@@ -113,6 +171,9 @@ def test_override_switches_to_the_ascend_runtime_when_docker_has_it(atlas):
     text = compose_override.render(with_runtime)
     assert "runtime: ascend\n" in text and 'ASCEND_VISIBLE_DEVICES: "0,1,2,3,4,5,6,7"' in text
     assert "devices: !reset []\n" in text and "volumes: !override\n" in text and "/dev/davinci" not in text
+    # the replaced volume list keeps every volume compose.yaml gives the servers
+    for target in ("target: /models", "target: /loras, read_only: true", "outputs:/outputs", "jobs:/data"):
+        assert target in text, target
     assert "runtime: ascend" not in compose_override.render(atlas)
 
 
@@ -268,24 +329,24 @@ def test_healthcheck_passes_only_on_ready(status, code):
 
 
 def test_healthcheck_fails_when_nothing_listens():
-    assert healthcheck(containers.free_port()) == 1
+    assert healthcheck(free_port()) == 1
 
 
-def test_entrypoint_sources_each_set_env_then_runs_the_command(tmp_path):
-    scripts = []
-    for n in (1, 2):
-        script = tmp_path / f"set_env_{n}.sh"
-        script.write_text(f'export STUB="${{STUB:-}}{n}"\n')
-        scripts.append(str(script))
-    env = {**os.environ, "I2V_SET_ENV": " ".join([*scripts, str(tmp_path / "missing.sh")])}
-    out = subprocess.run(
-        ["bash", str(DOCKER / "scripts" / "entrypoint.sh"), "sh", "-c", 'echo "$STUB:$0"', "argv0"],
-        env=env,
+def test_entrypoint_sources_the_cann_env_script_then_runs_the_command(tmp_path):
+    script = tmp_path / "cann-env.sh"
+    script.write_text('export STUB="sourced"\n')
+    run = ["bash", str(DOCKER / "scripts" / "entrypoint.sh"), "sh", "-c", 'echo "${STUB:-none}:$0"', "argv0"]
+    with_env = subprocess.run(
+        run, env={**os.environ, "I2V_CANN_ENV": str(script)}, capture_output=True, text=True, check=True
+    ).stdout
+    without = subprocess.run(
+        run,
+        env={**os.environ, "I2V_CANN_ENV": str(tmp_path / "missing.sh")},
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    assert out == "12:argv0\n"
+    assert (with_env, without) == ("sourced:argv0\n", "none:argv0\n")  # CUDA / CPU images have no such script
 
 
 def test_make_up_provisions_then_waits_for_healthy(tmp_path):
@@ -304,9 +365,13 @@ def test_make_up_provisions_then_waits_for_healthy(tmp_path):
     assert "cann-8-3-rc2-310p-openeuler24-03" in out
 
 
-def test_release_workflow_bakes_every_target_on_tags():
+def test_release_workflow_pushes_only_when_a_maintainer_asks():
     workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "images.yml").read_text())
-    assert workflow[True]["push"]["tags"] == ["v*"]  # YAML 1.1 reads the key `on` as True
-    steps = " ".join(str(s.get("run", "")) for job in workflow["jobs"].values() for s in job["steps"])
-    assert "docker buildx bake -f docker/docker-bake.hcl --print" in steps
-    assert 'docker buildx bake -f docker/docker-bake.hcl --push "${{ matrix.target }}"' in steps
+    triggers = workflow[True]  # YAML 1.1 reads the key `on` as True
+    assert set(triggers) == {"workflow_dispatch"}  # no push on tags or branches by itself
+    assert triggers["workflow_dispatch"]["inputs"]["push"]["default"] is False
+    steps = [s for job in workflow["jobs"].values() for s in job["steps"]]
+    pushing = [s for s in steps if "--push" in str(s.get("run", ""))]
+    logins = [s for s in steps if str(s.get("uses", "")).startswith("docker/login-action")]
+    assert pushing and all(s.get("if") == "inputs.push" for s in pushing + logins)
+    assert 'docker buildx bake -f docker/docker-bake.hcl --push "${{ matrix.target }}"' in pushing[0]["run"]

@@ -79,16 +79,24 @@ def test_provision_writes_the_golden_files(monkeypatch, tmp_path, name):
             assert not path.exists(), f"{name}: provision wrote no {kind}, but {path.name} exists"
 
 
-def test_every_npu_host_gets_an_override_and_no_other_does():
+def test_every_accelerator_host_gets_an_override_and_no_other_does():
     overrides = {p.name.split(".")[0] for p in GOLDEN.glob("*.compose.override.yaml")}
-    npu_hosts = {
-        p.name.split(".")[0] for p in GOLDEN.glob("*.env") if "COMPOSE_PROFILES=npu\n" in p.read_text()
+    accelerated = {
+        p.name.split(".")[0]
+        for p in GOLDEN.glob("*.env")
+        if re.search(r"(?m)^COMPOSE_PROFILES=(npu|cuda)$", p.read_text())
     }
-    assert npu_hosts and overrides == npu_hosts
+    assert {"h100x8", "910b3x8"} <= accelerated and overrides == accelerated
 
 
 def test_override_lists_exactly_the_env_file_devices():
     for override in GOLDEN.glob("*.compose.override.yaml"):
         env = (GOLDEN / override.name.replace(".compose.override.yaml", ".env")).read_text()
-        listed = re.search(r"(?m)^I2V_NPU_DEVICES=(.*)$", env).group(1).split(",")
-        assert re.findall(r"(?m)^      - (/dev/davinci\d+)$", override.read_text()) == listed, override.name
+        text = override.read_text()
+        if "server-npu:" in text:
+            listed = re.search(r"(?m)^I2V_NPU_DEVICES=(.*)$", env).group(1).split(",")
+            assert re.findall(r"(?m)^      - (/dev/davinci\d+)$", text) == listed, override.name
+        else:  # one device_ids entry per GPU of I2V_VISIBLE_DEVICES, never one "0,1,..." string
+            visible = re.search(r"(?m)^I2V_VISIBLE_DEVICES=(.*)$", env).group(1).split(",")
+            entries = re.search(r"(?m)^              device_ids: \[(.*)\]$", text).group(1)
+            assert [e.strip().strip('"') for e in entries.split(",")] == visible, override.name

@@ -20,7 +20,9 @@ from i2v.families import ADAPTERS, FamilyAdapter, adapter_for
 
 REPO = Path(__file__).resolve().parents[1]
 FAMILY_NAMES = {spec.family for spec in catalogue.all_specs()}
-REAL = [s.id for s in catalogue.all_specs(include_tiny=False)]
+# The diffusers pipelines, whose levers are checked against diffusers' classes here; Lightricks' own
+# backend (ltx-2.3) declares LoRAs only, checked in tests/test_ltx23_modes.py.
+REAL = [s.id for s in catalogue.all_specs(include_tiny=False) if s.backend == "diffusers"]
 TINY_OF = {
     "i2vgen-xl": "tiny-i2vgen-xl",
     "svd": "tiny-svd",
@@ -29,6 +31,15 @@ TINY_OF = {
     "wan2.1": "tiny-wan2.1-i2v",
     "wan2.2": "tiny-wan2.2-i2v-a14b",
 }
+
+
+def test_the_second_ltx2_backend_is_a_registered_adapter():
+    from i2v.families.ltx2_official.adapter import Ltx2Official
+
+    for model in ("ltx-2.3", "tiny-ltx-2.3"):
+        assert isinstance(catalogue.get(model).adapter, Ltx2Official)
+    assert isinstance(catalogue.get("ltx-2").adapter, type(catalogue.get("tiny-ltx-2").adapter))
+    assert not isinstance(catalogue.get("ltx-2").adapter, Ltx2Official)
 
 
 def test_every_catalogue_entry_has_an_adapter_of_its_family():

@@ -1,5 +1,6 @@
-"""All eight ltx-pipelines 1.0.0 modes end to end on tiny-ltx-2.3, on CPU: plain, and under the
-NPU policy with the dtype guard; plus the warm second request and the refusal before loading.
+"""All eight ltx-pipelines 1.0.0 modes end to end on tiny-ltx-2.3 under the NPU policy with the dtype
+guard (the plain CPU runs go through the CLI and the API: tests/test_ltx23_service.py); plus the warm
+second request and the refusal before loading.
 
 The real package code runs on a random-weight model set written in the real file layout and
 loaded by the package's own builders (i2v/tiny/ltx23.py, built once per session). torch_npu is
@@ -47,7 +48,7 @@ def request_for(mode: str, media: dict) -> Ltx23Request:
         "distilled": dict(images=(first,)),
         "keyframes": dict(images=(first, last)),
         "audio-to-video": dict(audio=str(media["audio"])),
-        "retake": dict(source_video=str(media["video"]), retake_start_s=0.1, retake_end_s=0.3),
+        "retake": dict(video=str(media["video"]), start_time=0.1, end_time=0.3),
         "ic-lora": dict(reference_video=str(media["video"]), loras=(LoraRef(str(media["ic_lora"]), 1.0),)),
     }[mode]
     size = {} if mode == "retake" else dict(height=SIZE, width=SIZE, frames=FRAMES, fps=FPS)
@@ -85,20 +86,6 @@ def cpu_components(tiny):
     # Gemma, the text projection and the transformers wait in host RAM between their phases (the
     # policy for a 64 GB card); the small models stay on the device.
     return WarmComponents(tiny[0], CpuDevice(), policy=WarmPolicy(text="host", transformer="host"))
-
-
-@pytest.mark.parametrize("mode", list(MODES))
-def test_mode_runs_on_cpu(cpu_components, tiny, mode, tmp_path):
-    progress: list[tuple[int, int]] = []
-    out = run(
-        cpu_components,
-        request_for(mode, tiny[1]),
-        progress=lambda done, total: progress.append((done, total)),
-    )
-    check_output(out, mode, progress, tmp_path)
-    if mode == "audio-to-video":  # the output carries the input track (mono 22.05 kHz, upmixed)
-        assert out.sample_rate == 22050 and np.allclose(out.audio[0], out.audio[1])
-        assert any("mono input upmixed to stereo" in n for n in out.notes)
 
 
 class TensorReads:
@@ -209,5 +196,8 @@ def test_mode_runs_under_the_npu_policy_with_the_dtype_guard(npu, tiny, mode, tm
     with NpuDtypeGuard(device_type="cpu"):
         out = run(components, request_for(mode, tiny[1]), progress=lambda d, t: progress.append((d, t)))
     check_output(out, mode, progress, tmp_path)
+    if mode == "audio-to-video":  # the output carries the input track (mono 22.05 kHz, upmixed)
+        assert out.sample_rate == 22050 and np.allclose(out.audio[0], out.audio[1])
+        assert any("mono input upmixed to stereo" in n for n in out.notes)
     # 1.0.0's unconditional torch.cuda.synchronize()/empty_cache() went to torch.npu instead.
     assert {"synchronize", "empty_cache"} <= set(fake.calls)

@@ -45,45 +45,41 @@ def test_a_good_request_resolves_the_mode_defaults(media):
 
 
 def test_retake_source_not_8k_plus_1_frames(media):
-    err = refused(
-        small("retake", source_video=str(media["ten_frames"]), retake_start_s=0.0, retake_end_s=0.2)
-    )
-    assert (err.field, err.value, err.nearest) == ("source_video", str(media["ten_frames"]), 9)
+    err = refused(small("retake", video=str(media["ten_frames"]), start_time=0.0, end_time=0.2))
+    assert (err.field, err.value, err.nearest) == ("video", str(media["ten_frames"]), 9)
     assert "8k+1" in err.rule and "it has 10" in err.rule
 
 
 def test_retake_source_size_not_a_multiple_of_32(media):
-    err = refused(small("retake", source_video=str(media["narrow"]), retake_start_s=0.0, retake_end_s=0.2))
-    assert err.field == "source_video" and "width" in err.rule and "48" in err.rule and err.nearest == 64
+    err = refused(small("retake", video=str(media["narrow"]), start_time=0.0, end_time=0.2))
+    assert err.field == "video" and "width" in err.rule and "48" in err.rule and err.nearest == 64
 
 
 @pytest.mark.parametrize(
     ("start", "end", "field", "nearest"),
     [
-        (0.5, 0.6, "retake_start_s", 0.375),  # the 9-frame source at 24 fps lasts 0.375 s
-        (0.1, 0.9, "retake_end_s", 0.375),
-        (0.2, 0.1, "retake_end_s", 0.2),
-        (-0.1, 0.2, "retake_start_s", 0.0),
+        (0.5, 0.6, "start_time", 0.375),  # the 9-frame source at 24 fps lasts 0.375 s
+        (0.1, 0.9, "end_time", 0.375),
+        (0.2, 0.1, "end_time", 0.2),
+        (-0.1, 0.2, "start_time", 0.0),
     ],
 )
 def test_retake_times_outside_the_video(media, start, end, field, nearest):
-    err = refused(small("retake", source_video=str(media["video"]), retake_start_s=start, retake_end_s=end))
+    err = refused(small("retake", video=str(media["video"]), start_time=start, end_time=end))
     assert err.field == field and err.nearest == pytest.approx(nearest) and "0.375 s" in err.rule
 
 
 def test_retake_follows_its_source_and_says_so(media):
     checked = validate_request(
-        small("retake", source_video=str(media["video"]), retake_start_s=0.1, retake_end_s=0.3, height=128)
+        small("retake", video=str(media["video"]), start_time=0.1, end_time=0.3, height=128)
     )
     assert (checked.request.height, checked.request.width, checked.request.frames) == (64, 64, 9)
     assert "ignored {'height': 128}" in checked.notes[0]
 
 
 def test_retake_source_with_mono_sound(media):
-    err = refused(
-        small("retake", source_video=str(media["mono_sound"]), retake_start_s=0.0, retake_end_s=0.2)
-    )
-    assert err.field == "source_video" and "stereo" in err.rule and "it has 1" in err.rule
+    err = refused(small("retake", video=str(media["mono_sound"]), start_time=0.0, end_time=0.2))
+    assert err.field == "video" and "stereo" in err.rule and "it has 1" in err.rule
 
 
 def test_audio_to_video_without_audio():
@@ -117,7 +113,7 @@ def test_keyframe_index_outside_the_video(media, frame, nearest):
 
 def test_keyframes_needs_a_last_image_and_negative_frames_count_from_the_end(media):
     err = refused(small("keyframes", images=(ImageInput(str(media["first"]), 0),)))
-    assert err.field == "images" and "frame -1 (= 8)" in err.rule
+    assert err.field == "last_image" and "frame -1 (= 8)" in err.rule
     checked = validate_request(
         small("keyframes", images=(ImageInput(str(media["first"]), 0), ImageInput(str(media["last"]), -1)))
     )
@@ -178,9 +174,9 @@ def test_media_a_mode_does_not_take_is_refused(media):
     err = refused(
         small(
             "retake",
-            source_video=str(media["video"]),
-            retake_start_s=0.0,
-            retake_end_s=0.2,
+            video=str(media["video"]),
+            start_time=0.0,
+            end_time=0.2,
             images=(ImageInput(str(media["last"]), 4),),
         )
     )

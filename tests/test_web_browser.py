@@ -1,6 +1,6 @@
 """A person at the web page, in a real headless Chromium (Debian's, driven by Playwright): enter the
 API key, pick a mode of the served model and see exactly its inputs, upload the image and the
-mode's extra input (tiny-ltx-2 `keyframes`: the last frame), wait in the queue behind another job,
+mode's extra input (tiny-ltx-2.3 `audio-to-video`: the soundtrack), wait in the queue behind another job,
 watch the progress bar, play the video, see its thumbnail in the history.
 The screenshot is kept in test-artifacts/web-ui.png.
 
@@ -30,13 +30,15 @@ ARGS = [
     "--disable-sync",
 ]
 KEY = "browser-key-123"
-MODEL = "tiny-ltx-2"
+MODEL = "tiny-ltx-2.3"
 # what each mode shows: (image label says optional, the mode-input blocks shown, the required ones)
 SHOWN = """(mode) => {
   document.querySelector('#mode').value = mode;
   document.querySelector('#mode').dispatchEvent(new Event('change'));
   const blocks = [...document.querySelectorAll('#inputs .input')].filter((b) => !b.hidden);
-  return [document.querySelector('#image-need').textContent.includes('optional'),
+  const image = document.querySelector('#image-row').hidden ? 'unused'
+    : document.querySelector('#image-need').textContent.includes('optional') ? 'optional' : 'required';
+  return [image,
           blocks.map((b) => b.dataset.input),
           blocks.filter((b) => b.dataset.required === 'true').map((b) => b.dataset.input)];
 }"""
@@ -55,6 +57,32 @@ PLAY = """async () => {
 }"""
 
 
+MODES = (
+    "two-stage",
+    "two-stage-hq",
+    "one-stage",
+    "distilled",
+    "keyframes",
+    "audio-to-video",
+    "retake",
+    "ic-lora",
+)
+
+
+def write_tone(path: Path, seconds: float, rate: int = 16000) -> None:
+    import wave
+
+    import numpy as np
+
+    t = np.arange(int(rate * seconds)) / rate
+    samples = (0.3 * np.sin(2 * np.pi * 220 * t) * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as handle:
+        handle.setnchannels(1)
+        handle.setsampwidth(2)
+        handle.setframerate(rate)
+        handle.writeframes(samples.tobytes())
+
+
 def test_a_person_makes_a_video_in_the_browser(tmp_path, tmp_path_factory):
     if not Path(CHROMIUM).is_file():
         pytest.fail(
@@ -64,9 +92,9 @@ def test_a_person_makes_a_video_in_the_browser(tmp_path, tmp_path_factory):
 
     from i2v.cli import demo_image
 
-    image, last = tmp_path / "ball.png", tmp_path / "last.png"
+    image, soundtrack = tmp_path / "ball.png", tmp_path / "drums.wav"
     demo_image(64, 64).save(image)
-    demo_image(64, 64).transpose(0).save(last)  # mirrored: where the ball ends up
+    write_tone(soundtrack, seconds=2.0)  # covers the video (9 frames at 8 fps)
     loras = tmp_path / "loras"
     loras.mkdir()
     (loras / "style.safetensors").write_bytes(b"listed by name; never loaded here")
@@ -100,27 +128,38 @@ def test_a_person_makes_a_video_in_the_browser(tmp_path, tmp_path_factory):
             )
             # the modes come from the model's adapter: each shows exactly its inputs
             modes = page.eval_on_selector_all("#mode option", "els => els.map(e => [e.value, e.disabled])")
-            assert ("keyframes", False) in [tuple(m) for m in modes] and ("retake", True) in [
-                tuple(m) for m in modes
+            assert [m for m, disabled in modes if not disabled] == list(MODES) and len(modes) == 8
+            shown = {mode: page.evaluate(SHOWN, mode) for mode in MODES}
+            assert shown["one-stage"] == ["optional", ["last_image", "keyframes", "lora"], []]
+            assert shown["keyframes"] == ["required", ["last_image", "keyframes", "lora"], ["last_image"]]
+            assert shown["audio-to-video"] == [
+                "optional",
+                ["last_image", "keyframes", "audio", "lora"],
+                ["audio"],
             ]
-            shown = {mode: page.evaluate(SHOWN, mode) for mode in ("one-stage", "ic-lora", "keyframes")}
-            assert shown["one-stage"] == [False, ["lora"], []]
-            assert shown["ic-lora"] == [True, ["reference_video", "lora"], ["reference_video", "lora"]]
-            assert shown["keyframes"] == [False, ["last_image", "lora"], ["last_image"]]
+            assert shown["retake"] == ["unused", ["video", "lora"], ["video"]]
+            assert shown["ic-lora"] == [
+                "optional",
+                ["last_image", "keyframes", "reference_video", "lora"],
+                ["reference_video", "lora"],
+            ]
+            page.evaluate(SHOWN, "audio-to-video")
             assert page.eval_on_selector_all("#lora option", "els => els.map(e => e.value)") == [
                 "",
                 "style.safetensors",
             ]
             page.set_input_files("#image", str(image))
             page.wait_for_selector("#preview:not([hidden])")
-            page.set_input_files("#last_image", str(last))
+            page.set_input_files("#audio", str(soundtrack))
             page.fill("#prompt", "a yellow ball rolls across the field")
             page.check("input[name=preset][value=fast]")
             page.click("#advanced summary")
             page.fill("#steps", "8")
             # another client's long job runs first, so this one waits in the queue
             with service.client(KEY) as api:
-                blocker = service.submit(api, model=MODEL, num_inference_steps=60, size="64x64").json()
+                blocker = service.submit(
+                    api, model=MODEL, prompt="first", num_inference_steps=40, size="64x64"
+                ).json()
                 service.wait_job(api, blocker["id"], states=("running",))
             page.evaluate(RECORD_PROGRESS)
             page.click("#submit")
@@ -166,5 +205,7 @@ def test_a_person_makes_a_video_in_the_browser(tmp_path, tmp_path_factory):
     assert queued, seen[:5]  # the queue position while waiting
     assert midway and any("denoising" in t and "ETA" in t for t in midway), seen[-5:]
     assert played["time"] > 0 and (played["width"], played["height"]) == (64, 64)
-    assert download.startswith("blob:") and any("succeeded" in row and "keyframes" in row for row in history)
+    assert download.startswith("blob:") and any(
+        "succeeded" in row and "audio-to-video" in row for row in history
+    )
     assert thumb[:2] == [64, 64] and thumb[2].startswith("blob:")

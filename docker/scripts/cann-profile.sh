@@ -1,8 +1,6 @@
-# CANN's environment for login and interactive bash shells (`docker exec -it ... bash`), as the
-# quay.io/ascend/cann base sets it up; the entrypoint does the same for the service's processes.
-if [ -n "${BASH_VERSION:-}" ]; then
-    for script in /usr/local/Ascend/ascend-toolkit/set_env.sh /usr/local/Ascend/nnal/atb/set_env.sh; do
-        # shellcheck disable=SC1090
-        if [ -f "$script" ]; then . "$script"; fi
-    done
+# CANN's environment for login and interactive bash shells (`docker exec -it ... bash`), the same
+# scripts in the same order as the entrypoint (cann-env.sh); the entrypoint does it for the service.
+if [ -n "${BASH_VERSION:-}" ] && [ -f /usr/local/lib/i2v/cann-env.sh ]; then
+    # shellcheck disable=SC1091
+    . /usr/local/lib/i2v/cann-env.sh
 fi

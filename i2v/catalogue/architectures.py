@@ -7,7 +7,7 @@ from functools import lru_cache
 
 from i2v.catalogue.arch_types import Architecture
 
-_MODULES = ("arch_i2vgen", "arch_svd", "arch_wan", "arch_ltx", "arch_ltx2")
+_MODULES = ("arch_i2vgen", "arch_svd", "arch_wan", "arch_ltx", "arch_ltx2", "arch_ltx23")
 
 
 @lru_cache(maxsize=1)

@@ -301,6 +301,42 @@ SPECS_LIST += [
 ]
 
 
+# --- LTX-2.3 22B on Lightricks' own ltx-pipelines 1.0.0 (i2v.families.ltx2_official) --------------
+# Single-file checkpoints + the Gemma 3 12B root in folders of their own (``i2v fetch ltx-2.3 --mode M``
+# takes only what a mode reads). Defaults are the package's CLI defaults for its default mode,
+# two-stage (1024x1536, 121 frames at 24 fps, 30 steps, video CFG 3.0); every mode checks its own
+# rules (multiples of 64 for two-stage modes) in the adapter.
+_LTX23_CONSTRAINTS = dict(size_multiple=32, frames_step=8, frames_offset=1, min_frames=9, max_guidance=20.0)
+SPECS_LIST.append(
+    ModelSpec(
+        id="ltx-2.3",
+        family="ltx-2",
+        backend="ltx-pipelines",
+        title="LTX-2.3 22B audio+video (Lightricks' own pipelines, eight modes)",
+        pipeline_cls="ltx_pipelines.ti2vid_two_stages.TI2VidTwoStagesPipeline",
+        modelscope_id="Lightricks/LTX-2.3",
+        hf_id="Lightricks/LTX-2.3",
+        variant=None,
+        allow_patterns=(),  # per mode: i2v.families.ltx2_official.weights.files_for
+        preferred_dtype="bfloat16",
+        defaults=Defaults(height=1024, width=1536, frames=121, steps=30, guidance=3.0, fps=24),
+        constraints=Constraints(
+            **_LTX23_CONSTRAINTS, min_size=64, max_size=2048, max_frames=257, max_steps=100
+        ),
+        presets=_presets(
+            fast=dict(height=512, width=768, frames=41, steps=20),
+            standard=dict(height=1024, width=1536, frames=121, steps=30),
+            hq=dict(height=1024, width=1536, frames=121, steps=40),
+        ),
+        # not measured: ltx-pipelines is not the diffusers pipeline i2v.memory measures; the adapter's
+        # phases (FamilyAdapter.phases) are where its per-phase memory belongs
+        memory=measured("ltx-2.3"),
+        latent=(32, 8, 1),
+        denoiser_blocks=48,
+    )
+)
+
+
 # Tiny models run on the CPU: a generous guess, never measured (their plans are resident anyway).
 TINY_MEMORY = PhaseFits(
     fits={
@@ -445,6 +481,20 @@ SPECS_LIST += [
         distilled=TINY_WAN22_DISTILLED,
     ),
 ]
+
+SPECS_LIST.append(
+    _tiny(
+        "tiny-ltx-2.3",
+        "ltx-2",
+        "ltx_pipelines.ti2vid_two_stages.TI2VidTwoStagesPipeline",
+        Constraints(size_multiple=32, frames_step=8, frames_offset=1, min_frames=9, max_frames=33, **_SMALL),
+        (32, 8, 1),
+        64,
+        64,
+        9,
+        backend="ltx-pipelines",
+    )
+)
 
 SPECS: dict[str, ModelSpec] = {s.id: s for s in SPECS_LIST}
 

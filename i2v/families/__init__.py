@@ -36,6 +36,7 @@ ADAPTERS: dict[tuple[str, str], str] = {
     ("ltx-2", "diffusers"): "i2v.families.ltx2:Ltx2Diffusers",
     ("wan2.1", "diffusers"): "i2v.families.wan:Wan",
     ("wan2.2", "diffusers"): "i2v.families.wan:Wan",
+    ("ltx-2", "ltx-pipelines"): "i2v.families.ltx2_official.adapter:Ltx2Official",
 }
 
 

@@ -64,7 +64,8 @@ class Mode:
     """One way a family runs a request (LTX-2's pipelines); families without modes have none.
 
     ``needs``: media the mode cannot run without; ``takes``: media it accepts (``needs`` included).
-    ``image``: whether the main image is required, optional (ic-lora is video-to-video) or unused.
+    ``image``: whether the main image is required, optional (ic-lora is video-to-video, LTX-2.3's
+    two-stage also text-to-video) or unused (a retake regenerates part of its source video).
     An unsupported mode stays in the table with the ``reason``, so asking for it says why.
     """
 
@@ -72,8 +73,9 @@ class Mode:
     summary: str
     needs: frozenset[MediaInput] = frozenset()
     takes: frozenset[MediaInput] = frozenset()
-    image: Literal["required", "optional"] = "required"
+    image: Literal["required", "optional", "unused"] = "required"
     needs_lora: bool = False  # ic-lora: the IC-LoRA is the point of the mode
+    needs_prompt: bool = False  # checked when a request is about to run (plans are made without one)
     stages: int = 1
     supported: bool = True
     reason: str = ""
@@ -89,7 +91,11 @@ class Output:
     frames: Any
     audio: Any = None
     audio_sample_rate: int | None = None
+    fps: float | None = None  # None: the request's (a retake keeps its source video's rate)
     notes: list[str] = field(default_factory=list)
+    # Weights a backend built lazily during this run (ltx-pipelines: on first use): seconds and bytes read.
+    load_s: float = 0.0
+    weights_read_bytes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -141,6 +147,10 @@ class FamilyAdapter:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
+
+    def weights_present(self, folder: Path) -> bool:
+        """Whether ``folder`` holds a fetched model of this family (diffusers: ``model_index.json``)."""
+        return (folder / "model_index.json").is_file()
 
     # --- torch-free: validation and the steps a request runs -------------------------------------------
 
@@ -243,6 +253,7 @@ class FamilyAdapter:
         return applied
 
     def apply_plan(self, pipe: Any, plan: Plan, device: Device) -> Any:
+        """Put the plan into effect; returns the object the engine keeps warm and runs on."""
         from i2v.apply import apply
 
         return apply(pipe, plan, device, self)

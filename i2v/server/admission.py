@@ -21,7 +21,7 @@ from i2v import catalogue
 from i2v.images import FORMATS
 from i2v.jobs import IdempotencyConflictError, NewJob, QueueFullError
 from i2v.planner import PlanRefusedError, plan_for
-from i2v.request import InvalidRequestError, resolve
+from i2v.request import InvalidRequestError, require_prompt, resolve
 from i2v.server.errors import ApiError
 from i2v.server.fields import frames_for_seconds, lora_files, preset_value, request_error
 from i2v.server.fit import weights_present
@@ -73,6 +73,10 @@ def admit(
                 fields["frames"], note = frames_for_seconds(spec, submission.seconds, fps, plus_one=extension)
                 notes.append(note)
         request = _resolve(spec, preset, fields, submission, hidden)
+        try:
+            require_prompt(spec, request)
+        except InvalidRequestError as exc:
+            raise request_error(exc, submission.names, hidden) from None
         _check_media(spec, request, submission, staging, image_path)
         if not spec.tiny and not weights_present(spec, settings.models_dir):
             raise ApiError(
@@ -153,6 +157,13 @@ def _check_media(spec: Any, request: Any, submission: Submission, staging: Stagi
             "or a data: URL in input_reference[image_url])",
             field="input_reference",
             valid=list(FORMATS),
+        )
+    if image_path and mode is not None and mode.image == "unused":
+        raise ApiError(
+            422,
+            "invalid_field",
+            f"`input_reference` is not taken by mode {mode.name!r}: it starts from its source video",
+            field="input_reference",
         )
     video = staging.checked.get("video")
     if video is not None and video.duration_s is not None:

@@ -58,7 +58,7 @@ def probed_budget(device: str) -> DeviceBudget:
 
 
 def weights_present(spec: ModelSpec, models_dir: Path) -> bool:
-    return (Path(models_dir).expanduser() / spec.id / "model_index.json").is_file()
+    return spec.adapter.weights_present(Path(models_dir).expanduser() / spec.id)
 
 
 def _constraints(spec: ModelSpec) -> dict[str, Any]:

@@ -100,7 +100,9 @@ def video_object(
         "created_at": int(row["created_at"]),
         "completed_at": int(row["finished_at"]) if row.get("finished_at") else None,
         "expires_at": None,
-        "size": f"{params['width']}x{params['height']}",
+        "size": f"{result['width']}x{result['height']}"
+        if result
+        else f"{params['width']}x{params['height']}",
         "seconds": seconds_text(total_frames, fps),
         "prompt": params.get("prompt", ""),
         "error": error,
@@ -127,6 +129,7 @@ def video_object(
         if result is None
         else result
         | {
+            "load_s": row.get("load_s"),
             "run_s": row.get("run_s"),
             "peak_mib": row.get("peak_mib"),
             "spritesheet": sprite_layout(result["frames"], result["width"], result["height"]).to_dict(),

@@ -42,6 +42,12 @@ BUILDERS: dict[str, str] = {
     "tiny-ltx-2": "i2v.tiny.ltx:build",
 }
 
+# tiny id -> "module:function(dest)" for sets that are not one diffusers pipeline (Lightricks' own
+# single-file layout): the function writes the whole folder itself, never half-written.
+WRITERS: dict[str, str] = {
+    "tiny-ltx-2.3": "i2v.tiny.ltx23:build",
+}
+
 # tiny id -> "module:function" writing files the hub keeps outside model_index.json (LTX-2's
 # latent_upsampler/ and distilled weights); called as function(pipe, folder) before the rename.
 EXTRAS: dict[str, str] = {
@@ -131,6 +137,8 @@ def build_tiny(tiny_id: str, dest: Path) -> Path:
     """Build ``tiny_id`` and save it at ``dest`` (hub layout, safetensors, plus its `EXTRAS`);
     replaces an old ``dest``."""
     dest = Path(dest)
+    if tiny_id in WRITERS:
+        return Path(_function(WRITERS[tiny_id])(dest))
     pipe = build_pipeline(tiny_id)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.parent / f".{dest.name}.tmp-{uuid.uuid4().hex[:8]}"
@@ -154,6 +162,7 @@ def build_tiny(tiny_id: str, dest: Path) -> Path:
 __all__ = [
     "BUILDERS",
     "EXTRAS",
+    "WRITERS",
     "assemble",
     "build_pipeline",
     "build_tiny",

@@ -1,7 +1,7 @@
 """Probe request media with PyAV before anything loads. Torch-free.
 
 Each probe raises `InvalidRequestError` naming the request field when a file is missing or is
-not what the field needs (an "audio" file with no audio stream, a "source_video" with no video).
+not what the field needs (an "audio" file with no audio stream, a "video" with no video).
 """
 
 from __future__ import annotations

@@ -32,8 +32,8 @@ MODE_NAMES: tuple[ModeName, ...] = get_args(ModeName)
 
 # Request inputs beyond the prompt and the numbers. Images carry a frame index: "image" is the one
 # at frame 0, "last-image" the one at the last frame (index -1), "keyframes" any other index.
-# "source-video" comes with a [start, end) time range; "ic-lora" is an IC-LoRA file among the LoRAs.
-InputKind = Literal["image", "last-image", "keyframes", "audio", "source-video", "reference-video", "ic-lora"]
+# "video" comes with a [start, end) time range; "ic-lora" is an IC-LoRA file among the LoRAs.
+InputKind = Literal["image", "last-image", "keyframes", "audio", "video", "reference-video", "ic-lora"]
 _IMAGES: frozenset[InputKind] = frozenset({"image", "last-image", "keyframes"})
 # Files of Lightricks/LTX-2.3 (and the Gemma root) a mode reads; names in weights.py.
 WeightRole = Literal["dev", "distilled", "distilled-lora", "upsampler-x2", "gemma"]
@@ -237,8 +237,8 @@ _MODES: tuple[ModeSpec, ...] = (
         module="retake",
         cls="RetakePipeline",
         summary="regenerate [start, end) seconds of a source video (video and audio), keep the rest",
-        requires=frozenset({"source-video"}),
-        accepts=frozenset({"source-video"}),
+        requires=frozenset({"video"}),
+        accepts=frozenset({"video"}),
         weights=("dev", "gemma"),
         stages=(Stage("dev", None, "euler", "ltx2", "multimodal", "full"),),
         defaults=Defaults(height=512, width=768, steps=40, seed=42),

@@ -25,6 +25,7 @@ class ImageInput:
     path: str
     frame: int = 0
     strength: float = 1.0
+    field: str = ""  # the request field it came from ("image", "last_image", "keyframes[0]"), for errors
 
 
 @dataclass(frozen=True)
@@ -42,9 +43,9 @@ class Ltx23Request:
     images: tuple[ImageInput, ...] = ()
     audio: str | None = None  # audio-to-video: the track the video is made for
     audio_start_s: float = 0.0
-    source_video: str | None = None  # retake: the video to regenerate part of
-    retake_start_s: float | None = None
-    retake_end_s: float | None = None
+    video: str | None = None  # retake: the video to regenerate part of
+    start_time: float | None = None
+    end_time: float | None = None
     reference_video: str | None = None  # ic-lora: the control video (depth, pose, edges...)
     reference_strength: float = 1.0
     loras: tuple[LoraRef, ...] = ()  # for ic-lora, the IC-LoRA file(s)

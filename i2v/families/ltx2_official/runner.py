@@ -151,10 +151,10 @@ def _call(
         )
     if spec.name == "retake":
         return pipe(
-            video_path=str(req.source_video),
+            video_path=str(req.video),
             prompt=req.prompt,
-            start_time=float(req.retake_start_s),
-            end_time=float(req.retake_end_s),
+            start_time=float(req.start_time),
+            end_time=float(req.end_time),
             seed=seed,
             negative_prompt=negative,
             num_inference_steps=steps,

@@ -63,28 +63,37 @@ def _int(name: str, value: object) -> int:
     return value
 
 
-def validate_request(request: Ltx23Request, device_kind: str = "cpu") -> Checked:
-    """Resolve `request` against its mode and check it; raise the first `InvalidRequestError`."""
+def validate_request(
+    request: Ltx23Request,
+    device_kind: str = "cpu",
+    *,
+    image_at_start: bool = False,
+    require_prompt: bool = True,
+) -> Checked:
+    """Resolve `request` against its mode and check it; raise the first `InvalidRequestError`.
+
+    ``image_at_start``: an image at frame 0 will be given at run time that ``request.images`` does not
+    hold yet (the request is checked when it is submitted, before its input image is staged)."""
     if request.mode not in MODE_NAMES:
         raise InvalidRequestError("mode", request.mode, f"one of {', '.join(MODE_NAMES)}")
     spec = get(request.mode)
     req = request.resolved()
     notes: list[str] = []
-    if not isinstance(req.prompt, str) or not req.prompt.strip():
+    if require_prompt and (not isinstance(req.prompt, str) or not req.prompt.strip()):
         raise InvalidRequestError("prompt", req.prompt, "a non-empty text")
     check_quantization(req.quantization, device_kind)
-    source = _check_source(spec, req) if "source-video" in spec.accepts else None
+    source = _check_source(spec, req) if "video" in spec.accepts else None
     if source is not None:
         req, source_notes = _adopt_source_size(request, req, source)
         notes += source_notes
     _check_numbers(spec, req, notes)
-    _check_images(spec, req)
+    _check_images(spec, req, image_at_start)
     audio = _check_audio(spec, req, notes)
     reference = _check_reference(spec, req)
     _check_loras(spec, req)
     for kind, value in (
         ("audio", req.audio),
-        ("source-video", req.source_video),
+        ("video", req.video),
         ("reference-video", req.reference_video),
     ):
         if value is not None and kind not in spec.accepts:
@@ -144,12 +153,14 @@ def image_kind(req: Ltx23Request, index: int) -> InputKind:
     return "image" if index == 0 else "last-image" if index == req.frames - 1 else "keyframes"
 
 
-def _check_images(spec: ModeSpec, req: Ltx23Request) -> None:
+def _check_images(spec: ModeSpec, req: Ltx23Request, image_at_start: bool = False) -> None:
     assert req.frames is not None
-    seen: dict[int, int] = {}
-    kinds: set[InputKind] = set()
+    seen: dict[int, str] = {0: "image"} if image_at_start else {}
+    kinds: set[InputKind] = {"image"} if image_at_start else set()
+    if image_at_start and "image" not in spec.accepts:
+        raise InvalidRequestError("image", "given", f"mode {spec.name!r} takes no input image")
     for i, image in enumerate(req.images):
-        name = f"images[{i}]"
+        name = image.field or f"images[{i}]"
         frame = _int(f"{name}.frame", image.frame)
         if not -req.frames <= frame < req.frames:
             raise InvalidRequestError(
@@ -161,10 +172,8 @@ def _check_images(spec: ModeSpec, req: Ltx23Request) -> None:
             )
         index = req.frame_index(image)
         if index in seen:
-            raise InvalidRequestError(
-                f"{name}.frame", frame, f"frame {index} already has images[{seen[index]}]"
-            )
-        seen[index] = i
+            raise InvalidRequestError(f"{name}.frame", frame, f"frame {index} already has {seen[index]}")
+        seen[index] = name
         kind = image_kind(req, index)
         if kind not in spec.accepts:
             raise InvalidRequestError(name, image.path, f"mode {spec.name!r} takes no {kind} input")
@@ -179,9 +188,8 @@ def _check_images(spec: ModeSpec, req: Ltx23Request) -> None:
     for kind in ("image", "last-image"):
         if kind in spec.requires and kind not in kinds:
             where = "frame 0" if kind == "image" else f"frame -1 (= {req.frames - 1})"
-            raise InvalidRequestError(
-                "images", [im.path for im in req.images], f"mode {spec.name!r} needs an image at {where}"
-            )
+            field = "image" if kind == "image" else "last_image"
+            raise InvalidRequestError(field, None, f"mode {spec.name!r} needs an image at {where}")
 
 
 def _check_image_file(name: str, path: str) -> None:
@@ -227,34 +235,34 @@ def _check_audio(spec: ModeSpec, req: Ltx23Request, notes: list[str]) -> AudioIn
 
 
 def _check_source(spec: ModeSpec, req: Ltx23Request) -> VideoInfo | None:
-    if req.source_video is None:
-        if "source-video" in spec.requires:
-            raise InvalidRequestError("source_video", None, f"mode {spec.name!r} needs a source video")
+    if req.video is None:
+        if "video" in spec.requires:
+            raise InvalidRequestError("video", None, f"mode {spec.name!r} needs a source video")
         return None
-    info = probe_video("source_video", req.source_video)
+    info = probe_video("video", req.video)
     if (info.frames - 1) % FRAME_STRIDE or info.frames < 9:
         raise InvalidRequestError(
-            "source_video",
-            req.source_video,
+            "video",
+            req.video,
             f"a source of 8k+1 frames; it has {info.frames}: trim it to",
             nearest_8k1(info.frames),
         )
     for name, size in (("width", info.width), ("height", info.height)):
         if size % 32:
             raise InvalidRequestError(
-                "source_video",
-                req.source_video,
+                "video",
+                req.video,
                 f"a source {name} that is a multiple of 32; it is {size}: scale or crop it to",
                 nearest_multiple(size, 32),
             )
     if info.audio is not None and info.audio.channels != 2:
         raise InvalidRequestError(
-            "source_video",
-            req.source_video,
+            "video",
+            req.video,
             f"stereo sound or none (the audio VAE takes 2 channels); it has {info.audio.channels}",
         )
-    start, end = req.retake_start_s, req.retake_end_s
-    for name, value in (("retake_start_s", start), ("retake_end_s", end)):
+    start, end = req.start_time, req.end_time
+    for name, value in (("start_time", start), ("end_time", end)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise InvalidRequestError(
                 name, value, f"a time in seconds within the {info.duration_s:.3f} s source"
@@ -262,17 +270,16 @@ def _check_source(spec: ModeSpec, req: Ltx23Request) -> VideoInfo | None:
     assert start is not None and end is not None
     if not 0 <= start < info.duration_s:
         raise InvalidRequestError(
-            "retake_start_s",
+            "start_time",
             start,
             f"a time in 0..{info.duration_s:.3f} s (the source's length)",
             min(max(start, 0.0), info.duration_s),
         )
     if not start < end <= info.duration_s:
         raise InvalidRequestError(
-            "retake_end_s",
+            "end_time",
             end,
-            f"a time after retake_start_s={start:g} and at most "
-            f"{info.duration_s:.3f} s (the source's length)",
+            f"a time after start_time={start:g} and at most {info.duration_s:.3f} s (the source's length)",
             min(max(end, start), info.duration_s),
         )
     return info

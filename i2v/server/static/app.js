@@ -114,7 +114,7 @@ async function submit(event) {
   const error = $("form-error");
   error.hidden = true;
   document.querySelectorAll(".invalid").forEach((el) => el.classList.remove("invalid"));
-  const file = $("image").files[0];
+  const file = ModeInputs.takesImage() ? $("image").files[0] : null;
   if (!file && ModeInputs.needsImage()) return showError({ message: "choose an image first", field: "image" });
   const form = new FormData();
   if (file) form.append("input_reference", file);

@@ -53,6 +53,7 @@ const ModeInputs = (() => {
     }
     $("inputs").hidden = !any;
     const optional = mode?.image === "optional";
+    $("image-row").hidden = mode?.image === "unused"; // a retake starts from its source video
     $("image-need").textContent = optional
       ? "(optional in this mode; PNG, JPEG or WebP)" : "(PNG, JPEG or WebP)";
     $("mode-note").textContent = mode ? mode.summary : "";
@@ -119,10 +120,14 @@ const ModeInputs = (() => {
     return !mode || mode.image === "required";
   }
 
+  function takesImage() {
+    return current()?.image !== "unused";
+  }
+
   function start() {
     $("mode").addEventListener("change", show);
     $("add-keyframe").addEventListener("click", addKeyframe);
   }
 
-  return { fill, show, collect, elementFor, needsImage, start };
+  return { fill, show, collect, elementFor, needsImage, takesImage, start };
 })();
