@@ -249,6 +249,14 @@ def plan_cmd(
     width: Width = None,
     frames: Frames = None,
     steps: Steps = None,
+    measure: Annotated[
+        bool,
+        typer.Option(
+            "--measure",
+            help="Also run the request's full-size pipeline under fake tensors on this CPU (no GPU, no "
+            "weights; seconds to minutes) and print the measured peak per phase next to the prediction.",
+        ),
+    ] = False,
     json: Json = False,
 ) -> None:
     """How a request would run on this device (live free memory), or what would fit."""
@@ -257,7 +265,13 @@ def plan_cmd(
     spec = catalogue.get(model)
     request = resolve(spec, preset, height=height, width=width, frames=frames, steps=steps)
     p = Engine().plan(request)
-    Output(json).result(p.to_dict(), lambda c: c.print(p.summary()))
+    if not measure:
+        Output(json).result(p.to_dict(), lambda c: c.print(p.summary()))
+        return
+    from i2v.plan_measure import measure_plan
+
+    report = measure_plan(spec, request, p)
+    Output(json).result(p.to_dict() | {"measured": report.to_dict()}, lambda c: report.print(c, p))
 
 
 @app.command()

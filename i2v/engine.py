@@ -146,6 +146,7 @@ class Engine:
             free_mib=int(free_mib),
             host_ram_mib=host_ram_mib() or total // MIB,
             compute_capability=cc,
+            attention_backends=self.device.attention_backends(),
         )
 
     def plan(self, request: GenerationRequest) -> Plan:
@@ -161,7 +162,17 @@ class Engine:
         `mode_files` found (an LTX-2 mode's distilled denoiser is loaded in place of the dev one);
         ``folder``: the model folder `ensure_weights` already checked (checked here when not given)."""
         variant = files.load_variant if files is not None else None
-        key = (spec.id, p.dtype, p.strategy, p.vae_tiling, p.forward_chunking, p.cache, p.compile, variant)
+        key = (
+            spec.id,
+            p.dtype,
+            p.strategy,
+            p.fp8_weights,
+            p.vae_tiling,
+            p.forward_chunking,
+            p.cache,
+            p.compile,
+            variant,
+        )
         if key == self._key:
             self.load_s = 0.0  # warm: nothing loaded for this request
             return self._pipe
@@ -202,6 +213,7 @@ class Engine:
         if progress:
             progress(Progress("loading", 0, steps, None, None))
         pipe = self.pipeline(spec, p, files=files, folder=folder)
+        adapter.apply_attention(pipe, self.device, p.attention)  # per run: not part of the warm key
         import torch
 
         tracker = StepTracker(steps, progress, self._memory_mib, self.settings.log_every_steps)

@@ -20,8 +20,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 if TYPE_CHECKING:
-    from i2v.catalogue.spec import ModelSpec
+    from i2v.catalogue.spec import ModelSpec, Preset
     from i2v.devices import Device
+    from i2v.memory.model import PhaseEstimate
+    from i2v.memory.phases import PhaseSetting
     from i2v.planner import Plan
     from i2v.progress import StepTracker
     from i2v.request import GenerationRequest
@@ -36,6 +38,11 @@ MediaInput = Literal["last_image", "keyframes", "audio", "video", "reference_vid
 MEDIA_INPUTS: tuple[MediaInput, ...] = ("last_image", "keyframes", "audio", "video", "reference_video")
 
 
+# How classifier-free guidance reaches the denoiser: one call on a batch of 2 (UNets, LTX), or one
+# batch-1 call per branch (Wan: conditional then unconditional).
+CfgForm = Literal["batch", "passes"]
+
+
 @dataclass(frozen=True)
 class Levers:
     """Which of the planner's levers a family's pipeline really has (each checked against diffusers 0.42.1)."""
@@ -43,11 +50,13 @@ class Levers:
     lora: bool = False  # `load_lora_weights` on the pipeline
     decode_chunk: bool = False  # `decode_chunk_size` is a call argument
     vae_tiling: bool = False  # `pipe.vae.enable_tiling()`
-    forward_chunking: bool = False  # `enable_forward_chunking()` on the denoiser
+    forward_chunking: bool = False  # feed-forward chunking on the denoiser's blocks (i2v.levers)
     cache_hooks: bool = False  # diffusers' FirstBlockCache works on the denoiser
     compile: CompileMode = "none"  # regional: `compile_repeated_blocks`; whole: torch.compile(denoiser)
     attention: AttentionHook = "backend"
     offload: bool = True  # diffusers' model/group/sequential offload applies to the pipeline
+    fp8_weights: bool = False  # `enable_layerwise_casting` (float8 storage) on the denoisers
+    cfg: CfgForm = "batch"
 
 
 @dataclass(frozen=True)
@@ -111,6 +120,7 @@ class RunContext:
     tracker: StepTracker | None
     decode_chunk: int | None
     files: ModeFiles | None = None
+    output_type: str = "np"  # "pt" keeps frames as tensors (the fake-tensor measurement, i2v.memory)
 
 
 class MissingModeWeightsError(FileNotFoundError):
@@ -159,6 +169,33 @@ class FamilyAdapter:
         """Check the files the request's mode needs (raise `MissingModeWeightsError` naming them)."""
         return None
 
+    def preset_missing(self, spec: ModelSpec, preset: Preset, models_dir: Path) -> str | None:
+        """Why ``preset`` cannot run from ``models_dir`` (its LoRA files are not there), or None."""
+        missing = [
+            f"{lora.asset}/{lora.file}"
+            for lora in preset.loras
+            if not (models_dir / lora.asset / lora.file).is_file()
+        ]
+        if missing:
+            return f"{', '.join(missing)} not in {models_dir}"
+        return None
+
+    def denoiser_calls(self, spec: ModelSpec, request: GenerationRequest) -> int:
+        """Denoiser forwards per video: CFG as one batched call, or one call per branch (`Levers.cfg`)."""
+        per_step = 2 if self.levers.cfg == "passes" and request.guidance > 1.0 else 1
+        return self.total_steps(spec, request) * per_step
+
+    def phases(
+        self, spec: ModelSpec, request: GenerationRequest, setting: PhaseSetting
+    ) -> tuple[PhaseEstimate, ...]:
+        """The request's phases with the components each needs and its activations (the planner takes the
+        largest peak). Default: the catalogue's fitted phases (`i2v.memory.phases.default_phases`); a
+        backend that runs other phases (its own text encoder, an upsampler, a second stage with a LoRA)
+        returns its own list."""
+        from i2v.memory.phases import default_phases
+
+        return default_phases(spec, request, setting)
+
     # --- loading --------------------------------------------------------------------------------------
 
     def load(self, spec: ModelSpec, folder: Path, dtype: Any, files: ModeFiles | None) -> Any:
@@ -196,15 +233,17 @@ class FamilyAdapter:
         """Make a built pipeline follow the device's precision policy; return what was changed."""
         return ()
 
-    def apply_attention(self, pipe: Any, device: Device) -> str | None:
-        """Apply the device's attention choice to the denoisers; return what was set.
+    def apply_attention(self, pipe: Any, device: Device, backend: str | None = None) -> str | None:
+        """Apply the plan's attention backend (else the device's choice) to the denoisers; return what
+        was set. Cheap: the engine applies it before every run (a warm pipeline serves presets with
+        different backends).
 
         Errors from diffusers (e.g. "_native_npu ... Please install torch_npu") propagate: a silent
         fallback would hide a slow path.
         """
         applied = None
+        backend = backend if backend is not None else device.attention_backend()
         for model in self.denoisers(pipe):
-            backend = device.attention_backend()
             if self.levers.attention == "backend" and backend is not None:
                 model.set_attention_backend(backend)
                 applied = backend
@@ -232,7 +271,7 @@ class FamilyAdapter:
             num_frames=request.frames,
             num_inference_steps=request.steps,
             generator=ctx.generator,
-            output_type="np",
+            output_type=ctx.output_type,
         )
         if self.levers.decode_chunk and ctx.decode_chunk is not None:
             kwargs["decode_chunk_size"] = ctx.decode_chunk
@@ -242,14 +281,20 @@ class FamilyAdapter:
         self, pipe: Any, spec: ModelSpec, request: GenerationRequest, image: Any, ctx: RunContext
     ) -> Output:
         """One request on a warm pipeline: LoRAs set for this request, the call, frames out."""
+        return self.extract(self.call(pipe, spec, request, image, ctx), pipe)
+
+    def call(
+        self, pipe: Any, spec: ModelSpec, request: GenerationRequest, image: Any, ctx: RunContext
+    ) -> Any:
+        """The pipeline call(s) for ``request``; the pipeline's own output (`extract` pulls the frames)."""
         kwargs = self.call_kwargs(spec, request, image, ctx)
         if self.levers.lora:
             from i2v.lora import activate
 
-            activate(pipe, request.loras)  # also unloads the previous request's LoRAs
+            # also unloads the previous request's LoRAs (a distilled preset's included)
+            activate(pipe, [*request.loras, *request.preset_loras])
         with self.progress(pipe, ctx, kwargs):
-            result = pipe(**kwargs)
-        return self.extract(result, pipe)
+            return pipe(**kwargs)
 
     def progress(self, pipe: Any, ctx: RunContext, kwargs: dict[str, Any]) -> Any:
         """Count denoising steps: diffusers' `callback_on_step_end` where the pipeline has it."""
@@ -277,6 +322,7 @@ __all__ = [
     "MEDIA_INPUTS",
     "AttentionHook",
     "Backend",
+    "CfgForm",
     "CompileMode",
     "FamilyAdapter",
     "Levers",

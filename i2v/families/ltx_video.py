@@ -18,7 +18,9 @@ if TYPE_CHECKING:
 
 class LtxVideo(FamilyAdapter):
     family: ClassVar[str] = "ltx-video"
-    levers: ClassVar[Levers] = Levers(lora=True, vae_tiling=True, cache_hooks=True, compile="regional")
+    levers: ClassVar[Levers] = Levers(
+        lora=True, vae_tiling=True, cache_hooks=True, compile="regional", fp8_weights=True
+    )
 
     def call_kwargs(
         self, spec: ModelSpec, request: GenerationRequest, image: Any, ctx: RunContext

@@ -11,9 +11,10 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
-from i2v import catalogue
-from i2v.weights.errors import WeightsNotFetchedError
+from i2v.catalogue.spec import ModelSpec
+from i2v.weights.errors import WeightsError, WeightsNotFetchedError
 
 
 def run_fetch(
@@ -47,19 +48,47 @@ def _models_dir(models_dir: Path | None) -> Path:
 def _fetch(
     model: str, source: str, revision: str | None, models_dir: Path | None, repo: str | None, sink
 ) -> tuple[dict, str]:
-    from i2v.weights.fetch import fetch
+    from i2v.weights.fetch import fetch, preset_assets, target
     from i2v.weights.progress import NullProgress, RichProgress
 
-    spec = catalogue.get(model)
+    spec = target(model)
     root = _models_dir(models_dir)
-    if sink.json_mode:
-        result = fetch(
-            spec, source=source, revision=revision, models_dir=root, repo=repo, progress=NullProgress()
-        )
-    else:
+
+    def one(item: Any, item_repo: str | None, item_revision: str | None) -> Any:
+        if sink.json_mode:
+            return fetch(
+                item,
+                source=source,
+                revision=item_revision,
+                models_dir=root,
+                repo=item_repo,
+                progress=NullProgress(),
+            )
         with RichProgress(sink.err) as progress:
-            result = fetch(
-                spec, source=source, revision=revision, models_dir=root, repo=repo, progress=progress
+            return fetch(
+                item,
+                source=source,
+                revision=item_revision,
+                models_dir=root,
+                repo=item_repo,
+                progress=progress,
+            )
+
+    result = one(spec, repo, revision)
+    # The model's presets' assets (distillation LoRAs): a failure leaves the model usable and its
+    # fast preset on its fallback, so it is reported, not raised.
+    assets, asset_lines = [], []
+    for asset in preset_assets(spec) if isinstance(spec, ModelSpec) else []:
+        try:
+            fetched = one(asset, None, None)
+            assets.append({**fetched.summary(), "asset": asset.id})
+            asset_lines.append(
+                f"asset {asset.id}: {'up to date' if fetched.up_to_date else 'fetched'} into {fetched.folder}"
+            )
+        except WeightsError as exc:
+            assets.append({"asset": asset.id, "error": str(exc)})
+            asset_lines.append(
+                f"asset {asset.id} NOT fetched ({str(exc).splitlines()[0][:300]}); the presets that need it fall back"
             )
     m = result.manifest
     where = f"{m.source} {m.repo}@{(m.commit or m.revision or '')[:12]}" if m.repo else m.source
@@ -68,16 +97,18 @@ def _fetch(
         f"{verb}: {spec.id} ({len(m.files)} files, {m.total_bytes / 1e9:.2f} GB) from {where}\n"
         f"into {result.folder}; manifest {result.folder / 'i2v-manifest.json'}"
     )
-    return result.summary(), text
+    if asset_lines:
+        text += "\n" + "\n".join(asset_lines)
+    return result.summary() | ({"assets": assets} if assets else {}), text
 
 
 def _verify(
     model: str, source: str, revision: str | None, models_dir: Path | None, repo: str | None, sink
 ) -> tuple[dict, str]:
-    from i2v.weights.fetch import MARKER_NAME, fetch_command
+    from i2v.weights.fetch import MARKER_NAME, fetch_command, target
     from i2v.weights.manifest import read_manifest, verify
 
-    spec = catalogue.get(model)
+    spec = target(model)
     root = _models_dir(models_dir)
     folder = root / spec.id
     command = fetch_command(spec, root)

@@ -105,6 +105,19 @@ def select_files(
     return Selection(files=tuple(chosen), excluded=tuple(sorted(excluded)))
 
 
+def select_named(repo: str, listing: list[RemoteFile], names: tuple[str, ...]) -> Selection:
+    """Exactly the named files of ``listing`` (a catalogue asset: LoRA files at a repo's root)."""
+    by_path = {f.path: f for f in listing}
+    missing = [n for n in names if n not in by_path]
+    if missing:
+        have = ", ".join(sorted(p for p in by_path if p.endswith(".safetensors"))[:6]) or "no safetensors"
+        raise NotAPipelineError(f"`{repo}` has no {', '.join(missing)} (it has: {have})")
+    unsafe = [n for n in names if not n.endswith(".safetensors")]
+    if unsafe:
+        raise NotAPipelineError(f"`{repo}`: {', '.join(unsafe)} is not a safetensors file; refused")
+    return Selection(files=tuple(by_path[n] for n in names), excluded=())
+
+
 def _variants(groups: dict[str | None, list[RemoteFile]] | set[str | None]) -> str:
     return ", ".join(sorted(v or "default" for v in groups))
 
