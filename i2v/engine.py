@@ -33,7 +33,8 @@ class WeightsMissingError(FileNotFoundError):
     def __init__(self, spec: ModelSpec, folder: Path):
         self.model = spec.id
         super().__init__(
-            f"weights for {spec.id} are not in {folder}; run: i2v fetch {spec.id} --dir {folder.parent}"
+            f"weights for {spec.id} are not in {folder} (no {spec.adapter.weights_layout}); "
+            f"run: i2v fetch {spec.id} --dir {folder.parent}"
         )
 
 

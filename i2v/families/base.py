@@ -148,9 +148,12 @@ class FamilyAdapter:
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
+    # What a fetched model folder of this family holds (said when it is missing).
+    weights_layout: ClassVar[str] = "model_index.json"
+
     def weights_present(self, folder: Path) -> bool:
         """Whether ``folder`` holds a fetched model of this family (diffusers: ``model_index.json``)."""
-        return (folder / "model_index.json").is_file()
+        return (folder / self.weights_layout).is_file()
 
     # --- torch-free: validation and the steps a request runs -------------------------------------------
 

@@ -105,6 +105,8 @@ class Ltx2Official(FamilyAdapter):
 
     # --- torch-free ---------------------------------------------------------------------------------
 
+    weights_layout: ClassVar[str] = f"{LTX_FOLDER}/ and {GEMMA_FOLDER}/"
+
     def weights_present(self, folder: Path) -> bool:
         return (folder / LTX_FOLDER).is_dir() and (folder / GEMMA_FOLDER).is_dir()
 
