@@ -248,7 +248,7 @@ def phase_peaks(
     overhead = spec.memory.overhead_mib
     peaks = []
     for phase in spec.adapter.phases(spec, request, setting):
-        resident = phase_weights_mib(spec, phase, weights, strategy)
+        resident = spec.adapter.phase_weights_mib(spec, request, phase, weights, strategy)
         factor = phase.device_factor if device_factors else 1.0
         peak = (resident + phase.activations_mib) * factor + overhead
         peaks.append(PhasePeak(phase.name, int(peak), int(resident), int(phase.activations_mib), factor))
@@ -306,11 +306,12 @@ def _rungs(spec: ModelSpec, strategy: str, fp8: bool) -> list[_Rung]:
         rungs.append(_Rung("resident", vae_tiling=tiling, forward_chunking=True))
     if fp8:
         rungs.append(_Rung("resident", vae_tiling=tiling, forward_chunking=chunking, fp8=True))
-    if levers.offload:
+    if "model-offload" in levers.offload:
         rungs.append(_Rung("model-offload", tiling, chunking))
         if fp8:
             rungs.append(_Rung("model-offload", tiling, chunking, fp8=True))
-        for s in STRATEGIES[2:]:
+    for s in STRATEGIES[2:]:
+        if s in levers.offload:
             rungs.append(_Rung(s, vae_tiling=tiling, forward_chunking=chunking))
     if strategy != "auto":
         rungs = [r for r in rungs if r.strategy == strategy]
@@ -429,9 +430,7 @@ def plan(
                 compile=adapter.levers.compile if compiles else "none",
                 predicted_peak_mib=int(peak),
                 budget_mib=budget_mib,
-                weights_mib=int(sum(weights_mib(spec, chosen, rung.fp8).values()))
-                if rung.strategy == "resident"
-                else int(max(p.weights_mib for p in peaks)),
+                weights_mib=int(max(p.weights_mib for p in peaks)),  # what the strategy keeps on the device
                 relative_time=round(slowdown, 3),
                 notes=tuple(notes),
                 fp8_weights=rung.fp8,

@@ -1,5 +1,6 @@
 """The planner against the measured anchors (ARCHITECTURE.md) and the seeds' hardware tiers."""
 
+import dataclasses
 import subprocess
 import sys
 
@@ -208,3 +209,55 @@ def test_planner_is_torch_free():
         "decode_chunk=1); assert 'torch' not in sys.modules, 'torch imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# --- LTX-2.3 on Lightricks' own pipelines: the backend's phases and residency -----------------------
+
+H200 = DeviceBudget("cuda", "NVIDIA H200", 143771, 143771, 2_000_000, compute_capability="9.0")
+
+
+def ltx23(mode: str, **fields):
+    spec = catalogue.get("ltx-2.3")
+    return spec, resolve(spec, "standard", mode=mode, prompt="a person dancing", **fields)
+
+
+def test_ltx23_on_a_910b_keeps_its_big_models_in_host_ram_between_phases():
+    """The seed's run: two-stage 1024x1536, 41 frames, on one 64 GB 910B without layer streaming."""
+    spec, request = ltx23("two-stage", frames=41)
+    p = plan(spec, request, ASCEND_910B3)
+    assert p.strategy == "model-offload" and p.predicted_peak_mib <= p.budget_mib
+    from i2v.planner import phase_peaks
+
+    peaks = {ph.name: ph for ph in phase_peaks(spec, request, "bfloat16", "model-offload", decode_chunk=0)}
+    transformer = spec.weights_params()["transformer"] * 2 / 2**20
+    gemma = spec.weights_params()["text_encoder"] * 2 / 2**20
+    # one big model at a time on the device: the transformer in its stages, Gemma while encoding
+    assert transformer < peaks["stage-1"].weights_mib < transformer + 3 * 1024
+    assert gemma < peaks["encode-prompt"].weights_mib < gemma + 3 * 1024
+    assert max(peaks.values(), key=lambda ph: ph.peak_mib).name in ("stage-1", "stage-2")
+
+
+def test_ltx23_resident_counts_the_stage_2_transformer_copy():
+    spec, request = ltx23("two-stage", frames=41)
+    two = plan(spec, request, H200)
+    one = plan(spec, ltx23("distilled", frames=41)[1], H200)  # one transformer for both stages
+    transformer = spec.weights_params()["transformer"] * 2 / 2**20
+    assert two.strategy == one.strategy == "resident"
+    assert abs((two.weights_mib - one.weights_mib) - transformer) < 1024  # the LoRA-fused second copy
+
+
+def test_ltx23_that_fits_nowhere_is_refused_naming_its_leanest_need():
+    """Its leanest rung is model offload (one big model on the card at a time): never group or sequential
+    offload, which the package cannot do, so a 24 GB card is refused with what that needs."""
+    import re
+
+    spec, request = ltx23("two-stage", frames=121)
+    roomy_host = dataclasses.replace(RTX4090, host_ram_mib=512 * 1024)
+    with pytest.raises(PlanRefusedError) as info:
+        plan(spec, request, roomy_host)
+    from i2v.planner import predict_peak_mib
+
+    leanest = float(re.search(r"even the leanest strategy needs ([0-9.]+) GiB", str(info.value)).group(1))
+    offload = predict_peak_mib(spec, request, "bfloat16", "model-offload", decode_chunk=0) / 1024
+    assert abs(leanest - offload) < 0.1  # model offload's figure: nothing leaner is proposed
+    assert leanest > spec.weights_params()["transformer"] * 2 / 2**30  # the whole transformer on the card

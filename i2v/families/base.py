@@ -34,6 +34,7 @@ CompileMode = Literal["regional", "whole", "none"]
 # `enable_npu_flash_attention()` (UNets, whose attention processors ignore backends), or not at all.
 AttentionHook = Literal["backend", "npu-flash", "none"]
 # Media a request can carry besides the main image, each taken by the modes that name it.
+OffloadStrategy = Literal["model-offload", "group-offload", "sequential-offload"]
 MediaInput = Literal["last_image", "keyframes", "audio", "video", "reference_video"]
 MEDIA_INPUTS: tuple[MediaInput, ...] = ("last_image", "keyframes", "audio", "video", "reference_video")
 
@@ -54,7 +55,9 @@ class Levers:
     cache_hooks: bool = False  # diffusers' FirstBlockCache works on the denoiser
     compile: CompileMode = "none"  # regional: `compile_repeated_blocks`; whole: torch.compile(denoiser)
     attention: AttentionHook = "backend"
-    offload: bool = True  # diffusers' model/group/sequential offload applies to the pipeline
+    # The planner's offload strategies the pipeline can run: diffusers' model/group/sequential hooks, or
+    # (Lightricks' own backend) model offload only: its big models wait in host RAM between phases.
+    offload: tuple[OffloadStrategy, ...] = ("model-offload", "group-offload", "sequential-offload")
     fp8_weights: bool = False  # `enable_layerwise_casting` (float8 storage) on the denoisers
     cfg: CfgForm = "batch"
 
@@ -198,6 +201,20 @@ class FamilyAdapter:
         from i2v.memory.phases import default_phases
 
         return default_phases(spec, request, setting)
+
+    def phase_weights_mib(
+        self,
+        spec: ModelSpec,
+        request: GenerationRequest,
+        phase: PhaseEstimate,
+        weights: dict[str, float],
+        strategy: str,
+    ) -> float:
+        """The weights on the device while ``phase`` runs under ``strategy`` (``weights``: component ->
+        MiB). Default: diffusers' offload hooks (`i2v.planner.phase_weights_mib`)."""
+        from i2v.planner import phase_weights_mib
+
+        return phase_weights_mib(spec, phase, weights, strategy)
 
     # --- loading --------------------------------------------------------------------------------------
 
