@@ -419,12 +419,27 @@ def fetch_cmd(
         bool, typer.Option("--verify", help="No download: re-hash the local copy against its manifest.")
     ] = False,
     repo: Annotated[str | None, typer.Option(help="Hub repo id to use instead of the catalogue's.")] = None,
+    mode: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--mode", help="Models fetched per mode (ltx-2.3): only the files these modes read (repeatable)."
+        ),
+    ] = None,
     json: Json = False,
 ) -> None:
     """Download a model's weights into DIR/MODEL (only what the pipeline needs) and write its manifest."""
     from i2v.weights.cli import run_fetch
 
-    run_fetch(model, source=source, revision=revision, models_dir=dir_, verify=verify, repo=repo, json=json)
+    run_fetch(
+        model,
+        source=source,
+        revision=revision,
+        models_dir=dir_,
+        verify=verify,
+        repo=repo,
+        modes=tuple(mode or ()),
+        json=json,
+    )
 
 
 @app.command()

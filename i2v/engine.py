@@ -81,7 +81,12 @@ def ensure_weights(spec: ModelSpec, settings: Settings) -> Path:
     folder = model_dir(spec, settings)
     models_dir = Path(settings.models_dir).expanduser()
     if spec.adapter.weights_present(folder):
-        check_for_load(spec, folder, models_dir)
+        parts = spec.adapter.fetch_parts(spec)
+        for part in parts:  # fetched per repo (LTX-2.3's single files, its Gemma root): each manifest
+            if (models_dir / part.id).is_dir():
+                check_for_load(part, models_dir / part.id, models_dir)
+        if not parts:
+            check_for_load(spec, folder, models_dir)
         return folder
     if spec.tiny:
         log.info("building %s in %s (first use)", spec.id, folder)

@@ -21,7 +21,11 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Asset:
-    """Named files of a hub repo (duck-types the parts of a `ModelSpec` that `i2v.weights.fetch` reads)."""
+    """Named files of a hub repo (duck-types the parts of a `ModelSpec` that `i2v.weights.fetch` reads).
+
+    ``patterns`` instead of ``files``: every file of the repo they match (a whole text-encoder root),
+    safetensors weights only. ``fetch_as``: the `i2v fetch` argument that brings it, when it is part of
+    a model (LTX-2.3's single files and Gemma root: ``ltx-2.3``) rather than fetched by its own id."""
 
     id: str
     title: str
@@ -31,10 +35,12 @@ class Asset:
     mib: tuple[float, ...] = ()  # each file's size as the hub lists it (the planner counts it unfused)
     variant: None = None
     tiny: bool = False
+    patterns: tuple[str, ...] = ()
+    fetch_as: str | None = None
 
     @property
     def allow_patterns(self) -> tuple[str, ...]:
-        return self.files
+        return self.patterns or self.files
 
 
 WAN21_I2V_4STEP = "wan2.1_i2v_lora_rank64_lightx2v_4step.safetensors"

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 if TYPE_CHECKING:
+    from i2v.catalogue.assets import Asset
     from i2v.catalogue.spec import ModelSpec, Preset
     from i2v.devices import Device
     from i2v.memory.model import PhaseEstimate
@@ -201,6 +202,11 @@ class FamilyAdapter:
         from i2v.memory.phases import default_phases
 
         return default_phases(spec, request, setting)
+
+    def fetch_parts(self, spec: ModelSpec, modes: tuple[str, ...] = ()) -> tuple[Asset, ...]:
+        """Hub repos `i2v fetch` brings into sub-folders of the model folder when the model is not one
+        diffusers repo (``modes``: only what those modes read). Empty: the catalogue entry's repo."""
+        return ()
 
     def phase_weights_mib(
         self,

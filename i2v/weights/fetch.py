@@ -46,7 +46,7 @@ from i2v.weights.manifest import (
     write_manifest,
 )
 from i2v.weights.progress import FileProgress, NullProgress
-from i2v.weights.select import RemoteFile, select_files, select_named
+from i2v.weights.select import RemoteFile, select_files, select_named, select_patterns
 from i2v.weights.sources import Listing, Source, SourceError, default_sources
 
 log = logging.getLogger("i2v.weights")
@@ -64,7 +64,9 @@ class FetchResult:
         return {**self.manifest.summary(self.folder), "up_to_date": self.up_to_date}
 
 
-def fetch_command(spec: ModelSpec, models_dir: Path) -> str:
+def fetch_command(spec: ModelSpec | Asset, models_dir: Path) -> str:
+    if isinstance(spec, Asset) and spec.fetch_as:  # a part of a model: fetched with the model
+        return f"i2v fetch {spec.fetch_as} --dir {models_dir}"
     return f"i2v fetch {spec.id} --dir {models_dir}"
 
 
@@ -181,7 +183,9 @@ def _fetch_from(
     listing = src.list(repo_id, revision)
     if listing.gated and not src.has_token():
         raise SourceError(f"{repo_id} at {src.endpoint}: gated, and no token is set", gated=True)
-    if isinstance(spec, Asset):
+    if isinstance(spec, Asset) and spec.patterns:
+        selection = select_patterns(repo_id, listing.files, spec.patterns)
+    elif isinstance(spec, Asset):
         selection = select_named(repo_id, listing.files, spec.files)
     else:
         selection = select_files(repo_id, listing.files, spec.allow_patterns, spec.variant)

@@ -36,6 +36,7 @@ from i2v.families.ltx2_official.request import ImageInput, Ltx23Request
 from i2v.families.ltx2_official.weights import GEMMA_FOLDER, LTX_FOLDER, MissingWeightsError, ModelFiles
 
 if TYPE_CHECKING:
+    from i2v.catalogue.assets import Asset
     from i2v.catalogue.spec import ModelSpec
     from i2v.devices import Device
     from i2v.memory.model import PhaseEstimate
@@ -112,6 +113,13 @@ class Ltx2Official(FamilyAdapter):
 
     def weights_present(self, folder: Path) -> bool:
         return (folder / LTX_FOLDER).is_dir() and (folder / GEMMA_FOLDER).is_dir()
+
+    def fetch_parts(self, spec: ModelSpec, modes: tuple[str, ...] = ()) -> tuple[Asset, ...]:
+        if spec.tiny:
+            return ()  # built locally as one folder (i2v.tiny.ltx23)
+        from i2v.families.ltx2_official.weights import fetch_parts
+
+        return fetch_parts(spec.id, modes or tuple(MODES))
 
     def validate(self, spec: ModelSpec, request: GenerationRequest) -> None:
         from i2v.families.ltx2_official.validate import validate_request
