@@ -3,6 +3,11 @@
 One function, the knobs are data (the Plan); which denoisers a lever touches, and the family's device
 policy and attention hook, come from the family adapter (`i2v.families`). The planner only proposes
 levers the adapter declares, and each is still guarded by what the module really has.
+
+Order: the family's device policy and the plan's attention backend on the modules first, then FP8
+weight storage (layerwise casting must see the modules before offload hooks wrap them), placement
+and offload hooks (CUDA streams for group offload where the device has them), VAE and forward
+options, cache hooks, compile.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from i2v.levers import FORWARD_CHUNKS, cast_weights_fp8, chunk_feed_forward
 from i2v.planner import Plan
 
 if TYPE_CHECKING:
@@ -51,8 +57,17 @@ def apply_forward_chunking(pipe: Any, plan: Plan, denoisers: list[Any]) -> None:
     if not plan.forward_chunking:
         return
     for module in denoisers:
-        if hasattr(module, "enable_forward_chunking"):
-            module.enable_forward_chunking(chunk_size=1, dim=1)
+        chunk_feed_forward(module, FORWARD_CHUNKS)
+
+
+def apply_fp8(pipe: Any, plan: Plan, denoisers: list[Any]) -> None:
+    """Float8 storage for the denoisers' weights (the planner proposes it on CUDA only)."""
+    if not plan.fp8_weights:
+        return
+    from i2v.devices.base import to_torch_dtype
+
+    for module in denoisers:
+        cast_weights_fp8(module, to_torch_dtype(plan.dtype))
 
 
 def cache_config(spec: str) -> Any:
@@ -89,13 +104,13 @@ def apply_compile(pipe: Any, plan: Plan, denoiser_names: tuple[str, ...]) -> Non
 
 
 def apply(pipe: Any, plan: Plan, device: Any, adapter: FamilyAdapter) -> Any:
-    """Apply the plan in an order that works: the family's device policy and attention on the modules
-    first, then placement/offload hooks, then VAE and forward options, then cache hooks, then compile."""
+    """Apply the plan in the order of the module docstring; returns the pipeline."""
     adapter.configure_for_device(pipe, device)
-    adapter.apply_attention(pipe, device)
+    adapter.apply_attention(pipe, device, plan.attention)
+    denoisers = adapter.denoisers(pipe)
+    apply_fp8(pipe, plan, denoisers)
     apply_memory_strategy(pipe, plan, device)
     apply_vae(pipe, plan)
-    denoisers = adapter.denoisers(pipe)
     apply_forward_chunking(pipe, plan, denoisers)
     apply_cache(pipe, plan, denoisers)
     apply_compile(pipe, plan, adapter.denoiser_names)

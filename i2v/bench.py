@@ -144,7 +144,7 @@ def compare(
         memory_ratio=(ours_peak / plain_peak) if plain_peak and ours_peak else None,
         max_abs_diff=float(diff.max()),
         mean_abs_diff=float(diff.mean()),
-        lossy=spec.preset(request.preset).lossy,
+        lossy=spec.running_preset(request).lossy,
     )
 
 

@@ -286,6 +286,14 @@ def plan_cmd(
     width: Width = None,
     frames: Frames = None,
     steps: Steps = None,
+    measure: Annotated[
+        bool,
+        typer.Option(
+            "--measure",
+            help="Also run the request's full-size pipeline under fake tensors on this CPU (no GPU, no "
+            "weights; seconds to minutes) and print the measured peak per phase next to the prediction.",
+        ),
+    ] = False,
     json: Json = False,
 ) -> None:
     """How a request would run on this device (live free memory), or what would fit."""
@@ -294,7 +302,13 @@ def plan_cmd(
     spec = catalogue.get(model)
     request = resolve(spec, preset, height=height, width=width, frames=frames, steps=steps)
     p = Engine().plan(request)
-    Output(json).result(p.to_dict(), lambda c: c.print(p.summary()))
+    if not measure:
+        Output(json).result(p.to_dict(), lambda c: c.print(p.summary()))
+        return
+    from i2v.plan_measure import measure_plan
+
+    report = measure_plan(spec, request, p)
+    Output(json).result(p.to_dict() | {"measured": report.to_dict()}, lambda c: report.print(c, p))
 
 
 @app.command()
@@ -442,12 +456,27 @@ def fetch_cmd(
         bool, typer.Option("--verify", help="No download: re-hash the local copy against its manifest.")
     ] = False,
     repo: Annotated[str | None, typer.Option(help="Hub repo id to use instead of the catalogue's.")] = None,
+    mode: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--mode", help="Models fetched per mode (ltx-2.3): only the files these modes read (repeatable)."
+        ),
+    ] = None,
     json: Json = False,
 ) -> None:
     """Download a model's weights into DIR/MODEL (only what the pipeline needs) and write its manifest."""
     from i2v.weights.cli import run_fetch
 
-    run_fetch(model, source=source, revision=revision, models_dir=dir_, verify=verify, repo=repo, json=json)
+    run_fetch(
+        model,
+        source=source,
+        revision=revision,
+        models_dir=dir_,
+        verify=verify,
+        repo=repo,
+        modes=tuple(mode or ()),
+        json=json,
+    )
 
 
 @app.command()

@@ -33,7 +33,8 @@ class WeightsMissingError(FileNotFoundError):
     def __init__(self, spec: ModelSpec, folder: Path):
         self.model = spec.id
         super().__init__(
-            f"weights for {spec.id} are not in {folder}; run: i2v fetch {spec.id} --dir {folder.parent}"
+            f"weights for {spec.id} are not in {folder} (no {spec.adapter.weights_layout}); "
+            f"run: i2v fetch {spec.id} --dir {folder.parent}"
         )
 
 
@@ -82,7 +83,12 @@ def ensure_weights(spec: ModelSpec, settings: Settings) -> Path:
     folder = model_dir(spec, settings)
     models_dir = Path(settings.models_dir).expanduser()
     if spec.adapter.weights_present(folder):
-        check_for_load(spec, folder, models_dir)
+        parts = spec.adapter.fetch_parts(spec)
+        for part in parts:  # fetched per repo (LTX-2.3's single files, its Gemma root): each manifest
+            if (models_dir / part.id).is_dir():
+                check_for_load(part, models_dir / part.id, models_dir)
+        if not parts:
+            check_for_load(spec, folder, models_dir)
         return folder
     if spec.tiny:
         log.info("building %s in %s (first use)", spec.id, folder)
@@ -165,6 +171,7 @@ class Engine:
             free_mib=int(free_mib),
             host_ram_mib=host_ram_mib() or total // MIB,
             compute_capability=cc,
+            attention_backends=self.device.attention_backends(),
         )
 
     def plan(self, request: GenerationRequest) -> Plan:
@@ -197,7 +204,17 @@ class Engine:
         `mode_files` found (an LTX-2 mode's distilled denoiser is loaded in place of the dev one);
         ``folder``: the model folder `ensure_weights` already checked (checked here when not given)."""
         variant = files.load_variant if files is not None else None
-        key = (spec.id, p.dtype, p.strategy, p.vae_tiling, p.forward_chunking, p.cache, p.compile, variant)
+        key = (
+            spec.id,
+            p.dtype,
+            p.strategy,
+            p.fp8_weights,
+            p.vae_tiling,
+            p.forward_chunking,
+            p.cache,
+            p.compile,
+            variant,
+        )
         if key == self._key:
             self.load_s = 0.0  # warm: nothing loaded for this request
             return self._pipe
@@ -250,6 +267,7 @@ class Engine:
         if progress:
             progress(Progress("loading", 0, steps, None, None))
         pipe = self.pipeline(spec, p, files=files, folder=folder)
+        adapter.apply_attention(pipe, self.device, p.attention)  # per run: not part of the warm key
         import torch
 
         tracker = StepTracker(steps, progress, self._memory_mib, self.settings.log_every_steps)

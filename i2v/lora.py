@@ -35,15 +35,22 @@ SUFFIX = ".safetensors"
 MAX_ABS_SCALE = 10.0
 
 
+# Denoisers a LoRA can go into: the pipeline's main one, or Wan 2.2 A14B's low-noise expert (diffusers'
+# `load_lora_weights(..., load_into_transformer_2=True)`).
+TARGETS = ("transformer", "transformer_2")
+
+
 @dataclass(frozen=True)
 class LoraRef:
-    """One LoRA file and the scale it is applied at."""
+    """One LoRA file, the scale it is applied at, and the denoiser it goes into."""
 
     path: str
     scale: float = 1.0
+    target: str = "transformer"
 
     def __str__(self) -> str:
-        return f"{self.path}:{self.scale:g}"
+        text = f"{self.path}:{self.scale:g}"
+        return text if self.target == "transformer" else f"{text} ({self.target})"
 
 
 def parse_lora(text: str) -> LoraRef:
@@ -67,7 +74,7 @@ def coerce(value: Any) -> LoraRef:
     if isinstance(value, (str, os.PathLike)):
         return parse_lora(os.fspath(value))
     if isinstance(value, dict):
-        return LoraRef(str(value["path"]), value.get("scale", 1.0))
+        return LoraRef(str(value["path"]), value.get("scale", 1.0), str(value.get("target", "transformer")))
     if isinstance(value, (tuple, list)) and len(value) == 2:
         return LoraRef(str(value[0]), value[1])
     raise TypeError(f"a LoRA is 'PATH[:SCALE]' or {{'path': ..., 'scale': ...}}, got {value!r}")
@@ -79,6 +86,8 @@ def check(ref: LoraRef) -> str | None:
         return f"LoRA files must be {SUFFIX} (pickled .bin/.pt/.ckpt files are not loaded)"
     if not Path(ref.path).is_file():
         return "no such file"
+    if ref.target not in TARGETS:
+        return f"the target must be one of {', '.join(TARGETS)}"
     scale = ref.scale
     if (
         isinstance(scale, bool)
@@ -95,10 +104,11 @@ def takes_lora(pipe: Any) -> bool:
 
 
 def adapter_name(ref: LoraRef) -> str:
-    """A stable adapter name for the file's current contents (a rewritten file gets a new name)."""
+    """A stable adapter name for the file's current contents and its target (a rewritten file gets a new
+    name; the same file in both of A14B's experts gets two)."""
     path = Path(ref.path).resolve()
     stat = path.stat()
-    digest = hashlib.sha1(f"{path}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:12]
+    digest = hashlib.sha1(f"{path}|{stat.st_size}|{stat.st_mtime_ns}|{ref.target}".encode()).hexdigest()[:12]
     return f"i2v_{digest}"
 
 
@@ -167,8 +177,10 @@ def _activate(pipe: Any, loras: list[LoraRef], keep: Iterable[LoraRef]) -> list[
         pipe.delete_adapters(stale)
     for name, ref in wanted.items():
         if name not in loaded:
+            # Wan 2.2 A14B's low-noise expert: diffusers' WanLoraLoaderMixin loads into transformer_2.
+            into = {"load_into_transformer_2": True} if ref.target == "transformer_2" else {}
             try:
-                pipe.load_lora_weights(ref.path, adapter_name=name)
+                pipe.load_lora_weights(ref.path, adapter_name=name, **into)
             except Exception as exc:  # noqa: BLE001 - re-raised with the file named
                 pipe.unload_lora_weights()
                 detail = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
@@ -184,6 +196,7 @@ def _activate(pipe: Any, loras: list[LoraRef], keep: Iterable[LoraRef]) -> list[
 
 
 __all__ = [
+    "TARGETS",
     "LoraLoadError",
     "LoraRef",
     "activate",

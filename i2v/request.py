@@ -107,6 +107,8 @@ class GenerationRequest:
     start_time: float | None = None  # ... and the time range regenerated in it, in seconds
     end_time: float | None = None
     reference_video: str | None = None  # mode ic-lora: the reference mp4
+    preset_loras: tuple[LoraRef, ...] = ()  # the preset's distillation LoRAs (catalogue assets), resolved
+    notes: tuple[str, ...] = ()  # what resolving changed (a preset that fell back, and why)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -118,6 +120,8 @@ class GenerationRequest:
 
         values = dict(data)
         values["loras"] = tuple(coerce(item) for item in values.get("loras") or ())
+        values["preset_loras"] = tuple(coerce(item) for item in values.get("preset_loras") or ())
+        values["notes"] = tuple(values.get("notes") or ())
         values["keyframes"] = tuple(parse_keyframe(item) for item in values.get("keyframes") or ())
         return cls(**values)
 
@@ -125,12 +129,20 @@ class GenerationRequest:
         return replace(self, **changes)
 
 
-def resolve(spec: ModelSpec, preset: str = "standard", **fields: Any) -> GenerationRequest:
-    """Defaults <- preset <- fields (None means "not given"), then `validate`."""
+def resolve(
+    spec: ModelSpec, preset: str = "standard", *, models_dir: Path | str | None = None, **fields: Any
+) -> GenerationRequest:
+    """Defaults <- preset <- fields (None means "not given"), then `validate`.
+
+    A preset that needs files (a distillation LoRA, a distilled mode's weights) is checked against
+    ``models_dir`` (default: the settings' I2V_MODELS_DIR); where they are missing its ``fallback``
+    runs instead and ``notes`` say why and what to fetch.
+    """
     if preset not in PRESET_NAMES:
         raise InvalidRequestError("preset", preset, f"one of {', '.join(PRESET_NAMES)}")
+    chosen, notes, preset_loras = _preset_for(spec, preset, models_dir)
     values: dict[str, Any] = asdict(spec.defaults)
-    values.update(spec.preset(preset).overrides)
+    values.update(chosen.overrides)
     unknown = set(fields) - set(FIELDS) - set(INPUTS) - {"prompt", "negative_prompt"}
     if unknown:
         name = sorted(unknown)[0]
@@ -139,7 +151,7 @@ def resolve(spec: ModelSpec, preset: str = "standard", **fields: Any) -> Generat
         )
     values.update({k: v for k, v in fields.items() if v is not None})
     if values.get("mode") is None:
-        values["mode"] = spec.adapter.default_mode
+        values["mode"] = chosen.mode if chosen.mode is not None else spec.adapter.default_mode
     if values.get("loras"):
         from i2v.lora import coerce
 
@@ -149,9 +161,49 @@ def resolve(spec: ModelSpec, preset: str = "standard", **fields: Any) -> Generat
     for name in ("last_image", "reference_video", "audio", "video"):
         if values.get(name) is not None:
             values[name] = str(values[name])
-    request = GenerationRequest(model=spec.id, preset=preset, **values)
+    request = GenerationRequest(
+        model=spec.id, preset=preset, preset_loras=preset_loras, notes=notes, **values
+    )
     validate(spec, request)
     return request
+
+
+def _preset_for(
+    spec: ModelSpec, name: str, models_dir: Path | str | None
+) -> tuple[Any, tuple[str, ...], tuple]:
+    """The preset that runs (the named one, or its fallback when its files are missing), notes, and the
+    preset's LoRAs as files under ``models_dir``."""
+    preset = spec.preset(name)
+    if not preset.distilled:
+        return preset, (), ()
+    if models_dir is None:
+        from i2v.settings import load_settings
+
+        models_dir = load_settings().models_dir
+    root = Path(models_dir).expanduser()
+    missing = spec.adapter.preset_missing(spec, preset, root)
+    if missing is None:
+        from i2v.lora import LoraRef
+
+        loras = tuple(
+            LoraRef(str(root / lora.asset / lora.file), lora.scale, lora.target) for lora in preset.loras
+        )
+        return preset, (), loras
+    fallback = preset.fallback
+    if fallback is None:
+        raise InvalidRequestError("preset", name, f"{spec.id} cannot run it: {missing}")
+    note = (
+        f"preset {name!r} runs as {fallback.label!r} ({_describe(fallback)}): {missing}; "
+        f"fetch it with `i2v fetch {spec.id}`"
+    )
+    return fallback, (note,), ()
+
+
+def _describe(preset: Any) -> str:
+    o = preset.overrides
+    size = f"{o['height']}x{o['width']}, " if "height" in o else ""
+    frames = f"{o['frames']} frames, " if "frames" in o else ""
+    return f"{size}{frames}{o.get('steps', '?')} steps"
 
 
 def validate(spec: ModelSpec, request: GenerationRequest) -> None:

@@ -305,6 +305,14 @@ class Worker:
         for ref in request.loras:
             if Path(ref.path).resolve().parent != loras:
                 raise ValueError(f"a stored LoRA is outside the LoRA folder: {ref.path}")
+        from i2v.catalogue.assets import ASSETS
+
+        models = Path(self.settings.models_dir).expanduser().resolve()
+        for ref in request.preset_loras:  # a preset's distillation LoRA: a catalogue asset's own file
+            path = Path(ref.path).resolve()
+            asset = ASSETS.get(path.parent.name)
+            if path.parent.parent != models or asset is None or path.name not in asset.files:
+                raise ValueError(f"a stored preset LoRA is not a catalogue asset's file: {ref.path}")
 
     def _write(self, result: Any, out: Path, fps: float, extends: dict[str, Any] | None) -> dict[str, Any]:
         from i2v.previews import previews_from_mp4, write_previews

@@ -127,6 +127,20 @@ def test_locks_carry_what_the_other_issues_bring(arch):
     for names in (cuda, cann):
         assert {"ltx-pipelines", "ltx-core", "einops", "scipy", "psycopg", "psycopg-binary"} <= names
         assert "torchaudio" not in names and "torch" not in names and "openai" not in names
-    assert "sageattention" in cuda and "sageattention" not in cann
+    # SageAttention: diffusers 0.42.1 takes >= 2.1.1 only, which PyPI does not have (its 1.0.6 is refused):
+    # no lock carries it; the CUDA image installs a 2.x wheel from docker/wheels/ when one is there.
+    assert "sageattention" not in cuda and "sageattention" not in cann
     assert {"protobuf", "pathlib2"} <= cann
     assert lock_pin(f"cann-{arch}.txt", "protobuf").startswith("3.20.")  # what the CANN bases pin
+
+
+def test_the_cuda_image_takes_a_sageattention_wheel_diffusers_accepts():
+    pytest.importorskip("diffusers")
+    from diffusers.models import attention_dispatch
+
+    from i2v.devices.cuda import ATTENTION_PACKAGES
+
+    assert ATTENTION_PACKAGES["sage"] == ("sageattention", attention_dispatch._REQUIRED_SAGE_VERSION)
+    major = attention_dispatch._REQUIRED_SAGE_VERSION.split(".")[0]
+    deps = (DOCKER / "Dockerfile.cuda").read_text().split("FROM deps AS app")[0]
+    assert f"/wheels/sageattention-{major}*.whl" in deps and "--no-index" in deps

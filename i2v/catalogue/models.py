@@ -1,13 +1,21 @@
 """The catalogue's entries. Data only: every number here says where it comes from.
 
 Defaults follow each diffusers pipeline's own `__call__` defaults (diffusers 0.42.1) unless noted.
-The I2VGen-XL memory model is calibrated on the H100 anchors in ARCHITECTURE.md; the others
-are estimates until `i2v bench` measures them (their `source` says so).
+Memory: every full-size model's phases are fitted from fake-tensor measurements of its full-size
+pipeline (`python -m i2v.memory.fit`, data in memory_fits.json, read by `i2v.catalogue.memory`),
+with the device factors that fake tensors cannot see kept there, explicit and sourced.
+
+Fast presets that step-distil (Wan 2.1 I2V, Wan 2.2 I2V A14B: LightX2V's 4-step LoRAs; LTX-2: its
+distilled mode) run at the standard size with guidance 1, one denoiser call a step; without their
+files they fall back to the 20-step preview (`Preset.fallback`) and the request notes say so.
 """
 
 from __future__ import annotations
 
-from i2v.catalogue.spec import Constraints, Defaults, MemoryModel, ModelSpec, Preset
+from i2v.catalogue.assets import WAN21_I2V_4STEP, WAN22_A14B_HIGH, WAN22_A14B_LOW
+from i2v.catalogue.memory import measured
+from i2v.catalogue.spec import Constraints, Defaults, ModelSpec, Preset, PresetLora
+from i2v.memory.model import PhaseFit, PhaseFits
 
 SAFETENSORS_ONLY = ("model_index.json", "*/config.json", "*/*.json", "*/*.txt", "*/*.model")
 
@@ -20,27 +28,36 @@ def _patterns(variant: str | None) -> tuple[str, ...]:
     )
 
 
-def _presets(fast: dict, standard: dict, hq: dict, fast_cache: str | None = None) -> dict[str, Preset]:
+def _presets(
+    fast: dict,
+    standard: dict,
+    hq: dict,
+    fast_cache: str | None = None,
+    distilled: Preset | None = None,
+) -> dict[str, Preset]:
+    """fast / standard / hq; ``distilled`` replaces fast, with today's fast preview as its fallback."""
+    preview = Preset(
+        "fast", "fast preview", fast, cache=fast_cache, lossy=fast_cache is not None, lossy_attention=True
+    )
+    if distilled is not None:
+        preview = Preset(
+            "fast",
+            distilled.label,
+            distilled.overrides,
+            lossy=True,
+            mode=distilled.mode,
+            loras=distilled.loras,
+            fallback=preview,
+            lossy_attention=True,
+        )
     return {
-        "fast": Preset("fast", "fast preview", fast, cache=fast_cache, lossy=fast_cache is not None),
+        "fast": preview,
         "standard": Preset("standard", "standard", standard),
-        "hq": Preset("hq", "high quality", hq),
+        "hq": Preset("hq", "high quality", hq, fp8_weights=False),
     }
 
 
 # --- I2VGen-XL: UNet, CLIP text + image encoders, AutoencoderKL ------------------------------------
-# Calibrated on H100 fp16 (ARCHITECTURE.md): 512x512x16 peaks 7.3 GiB decoding 1 frame at a time and
-# 14.2 GiB decoding 16; 704x1280x16 decoding 16 peaks 31.4 GiB. A linear fit of the two 16-frame
-# decodes gives 1,722 MiB per megapixel-frame and a 2,063 MiB base (plus 512 MiB overhead); the
-# 1-frame case then predicts 7.6 GiB (+4%). Denoise activations are an estimate kept below that.
-I2VGEN_MEMORY = MemoryModel(
-    denoise_mib_per_mtoken=15_000.0,
-    decode_base_mib=2_063.0,
-    decode_mib_per_mpixel_frame=1_722.0,
-    forward_chunking_factor=0.6,
-    source="decode: H100 anchors (ARCHITECTURE.md); denoise: estimate",
-)
-
 UNET_VIDEO_CONSTRAINTS = dict(size_multiple=64, min_size=128, max_size=1536)
 
 _WAN_FAST_CACHE = "first-block-cache:0.05"
@@ -64,7 +81,7 @@ SPECS_LIST: list[ModelSpec] = [
             standard=dict(height=512, width=512, frames=16, steps=40),
             hq=dict(height=704, width=1280, frames=16, steps=50),
         ),
-        memory=I2VGEN_MEMORY,
+        memory=measured("i2vgen-xl"),
         latent=(8, 1, 1),
         denoiser_blocks=12,
         notes="diffusers keeps it under pipelines/deprecated; works; its UNet ignores attention backends.",
@@ -86,15 +103,9 @@ SPECS_LIST: list[ModelSpec] = [
             standard=dict(height=576, width=1024, frames=25, steps=25),
             hq=dict(height=576, width=1024, frames=25, steps=40),
         ),
-        memory=MemoryModel(
-            denoise_mib_per_mtoken=14_000.0,
-            decode_base_mib=2_000.0,
-            decode_mib_per_mpixel_frame=2_000.0,
-            forward_chunking_factor=0.6,
-        ),
+        memory=measured("svd-xt"),
         latent=(8, 1, 1),
         denoiser_blocks=12,
-        cfg_batch=2,
         notes="guidance is the max of the per-frame linear guidance ramp (min 1.0).",
     ),
     ModelSpec(
@@ -123,12 +134,9 @@ SPECS_LIST: list[ModelSpec] = [
             hq=dict(height=704, width=1216, frames=121, steps=50),
             fast_cache=_WAN_FAST_CACHE,
         ),
-        memory=MemoryModel(
-            denoise_mib_per_mtoken=9_000.0, decode_base_mib=1_500.0, decode_mib_per_mpixel_frame=900.0
-        ),
+        memory=measured("ltx-video"),
         latent=(32, 8, 1),
         denoiser_blocks=28,
-        cfg_batch=2,
     ),
     ModelSpec(
         id="ltx-2",
@@ -157,13 +165,17 @@ SPECS_LIST: list[ModelSpec] = [
             hq=dict(height=704, width=1216, frames=121, steps=40),
             # FirstBlockCache/MagCache raise on LTX-2 (ARCHITECTURE.md): its fast preview is fewer steps.
             fast_cache=None,
+            # The distilled mode: 8 + 3 steps without guidance (i2v.families.ltx2); stage 1 at half size.
+            distilled=Preset(
+                "fast",
+                "fast (distilled, 8 + 3 steps)",
+                dict(height=512, width=768, frames=121),
+                mode="distilled",
+            ),
         ),
-        memory=MemoryModel(
-            denoise_mib_per_mtoken=20_000.0, decode_base_mib=2_000.0, decode_mib_per_mpixel_frame=1_000.0
-        ),
+        memory=measured("ltx-2"),
         latent=(32, 8, 1),
         denoiser_blocks=48,
-        cfg_batch=2,
         # Modes (two-stage, distilled, keyframes, ...) and the files each needs: i2v.families.ltx2. Guided
         # stages take steps and guidance from the request (these defaults, the preset).
     ),
@@ -182,6 +194,7 @@ def _wan(
     latent: tuple[int, int, int],
     fast: dict,
     hq: dict,
+    distilled: Preset | None = None,
 ) -> ModelSpec:
     return ModelSpec(
         id=id_,
@@ -208,15 +221,26 @@ def _wan(
             standard=dict(height=height, width=width, frames=frames, steps=40),
             hq=hq,
             fast_cache=_WAN_FAST_CACHE,
+            distilled=distilled,
         ),
-        memory=MemoryModel(
-            denoise_mib_per_mtoken=12_000.0, decode_base_mib=2_500.0, decode_mib_per_mpixel_frame=1_200.0
-        ),
+        memory=measured(id_),
         latent=latent,
         denoiser_blocks=40 if "14b" in id_ else 30,
-        cfg_batch=2,
     )
 
+
+# LightX2V's table (ARCHITECTURE.md): Wan2.1 I2V 480p 81 frames in 14 s on an H200 with the 4-step LoRA.
+def _distilled_wan(loras: tuple[PresetLora, ...]) -> Preset:
+    return Preset("fast", "fast (4-step distilled)", dict(steps=4, guidance=1.0), loras=loras)
+
+
+WAN21_DISTILLED = _distilled_wan((PresetLora("lightx2v-wan2.1-i2v-4step", WAN21_I2V_4STEP),))
+WAN22_A14B_DISTILLED = _distilled_wan(
+    (
+        PresetLora("lightx2v-wan2.2-i2v-a14b-4step", WAN22_A14B_HIGH, target="transformer"),
+        PresetLora("lightx2v-wan2.2-i2v-a14b-4step", WAN22_A14B_LOW, target="transformer_2"),
+    )
+)
 
 SPECS_LIST += [
     _wan(
@@ -231,6 +255,7 @@ SPECS_LIST += [
         (8, 4, 2),
         fast=dict(height=320, width=576, frames=33, steps=20),
         hq=dict(steps=50),
+        distilled=WAN21_DISTILLED,
     ),
     _wan(
         "wan2.1-i2v-14b-720p",
@@ -244,6 +269,7 @@ SPECS_LIST += [
         (8, 4, 2),
         fast=dict(height=480, width=832, frames=33, steps=20),
         hq=dict(steps=50),
+        distilled=WAN21_DISTILLED,
     ),
     _wan(
         "wan2.2-ti2v-5b",
@@ -270,6 +296,7 @@ SPECS_LIST += [
         (8, 4, 2),
         fast=dict(height=320, width=576, frames=33, steps=20),
         hq=dict(height=720, width=1280, steps=40),
+        distilled=WAN22_A14B_DISTILLED,
     ),
 ]
 
@@ -301,15 +328,45 @@ SPECS_LIST.append(
             standard=dict(height=1024, width=1536, frames=121, steps=30),
             hq=dict(height=1024, width=1536, frames=121, steps=40),
         ),
-        memory=MemoryModel(
-            denoise_mib_per_mtoken=20_000.0,
-            decode_base_mib=2_000.0,
-            decode_mib_per_mpixel_frame=1_000.0,
-            source="estimate (the LTX-2 figures)",
-        ),
+        # not measured: ltx-pipelines is not the diffusers pipeline i2v.memory measures; the adapter's
+        # phases (FamilyAdapter.phases) are where its per-phase memory belongs
+        memory=measured("ltx-2.3"),
         latent=(32, 8, 1),
         denoiser_blocks=48,
     )
+)
+
+
+# Tiny models run on the CPU: a generous guess, never measured (their plans are resident anyway).
+TINY_MEMORY = PhaseFits(
+    fits={
+        "text": PhaseFit(base_mib=32.0),
+        "condition": PhaseFit(base_mib=16.0, per_mpixel_frame=200.0),
+        "denoise": PhaseFit(base_mib=16.0, per_mtoken=500.0),
+        "decode": PhaseFit(base_mib=16.0, per_mpixel_frame=200.0, per_mpixel_decoded=200.0),
+    },
+    overhead_mib=64.0,
+    source="estimate: tiny random-weight models (CPU)",
+)
+# Tiny LightX2V-format LoRAs made locally (i2v.tiny.lora) for the tiny Wan models' distilled presets.
+TINY_WAN21_DISTILLED = Preset(
+    "fast",
+    "fast (distilled, tiny LoRA)",
+    dict(steps=2, guidance=1.0),
+    loras=(PresetLora("tiny-lightx2v-wan2.1-i2v", "tiny_wan2.1_i2v_lora_lightx2v.safetensors"),),
+)
+TINY_WAN22_DISTILLED = Preset(
+    "fast",
+    "fast (distilled, tiny LoRAs)",
+    dict(steps=2, guidance=1.0),
+    loras=(
+        PresetLora("tiny-lightx2v-wan2.2-i2v-a14b", "tiny_wan2.2_high_noise_lora_lightx2v.safetensors"),
+        PresetLora(
+            "tiny-lightx2v-wan2.2-i2v-a14b",
+            "tiny_wan2.2_low_noise_lora_lightx2v.safetensors",
+            target="transformer_2",
+        ),
+    ),
 )
 
 
@@ -322,6 +379,7 @@ def _tiny(
     height: int,
     width: int,
     frames: int,
+    distilled: Preset | None = None,
     **extra,
 ) -> ModelSpec:
     """A tiny random-weight model of a family, built locally on first use (tests and `make demo`)."""
@@ -338,15 +396,9 @@ def _tiny(
         preferred_dtype="bfloat16",
         defaults=Defaults(height=height, width=width, frames=frames, steps=2, guidance=3.0, fps=8),
         constraints=constraints,
-        presets=_presets(
-            fast=small, standard=small, hq=dict(small, steps=4)
-        ),  # LTX's scheduler needs 2+ steps
-        memory=MemoryModel(
-            denoise_mib_per_mtoken=500.0,
-            decode_base_mib=16.0,
-            decode_mib_per_mpixel_frame=200.0,
-            overhead_mib=64.0,
-        ),
+        # LTX's scheduler needs 2+ steps
+        presets=_presets(fast=small, standard=small, hq=dict(small, steps=4), distilled=distilled),
+        memory=TINY_MEMORY,
         latent=latent,
         denoiser_blocks=2,
         tiny=True,
@@ -405,6 +457,7 @@ SPECS_LIST += [
         32,
         32,
         9,
+        distilled=TINY_WAN21_DISTILLED,
     ),
     _tiny(
         "tiny-wan2.2-ti2v",
@@ -425,6 +478,7 @@ SPECS_LIST += [
         32,
         32,
         9,
+        distilled=TINY_WAN22_DISTILLED,
     ),
 ]
 

@@ -2,8 +2,8 @@
 
 A `ModelSpec` is everything the planner, the fetcher and the runtime need to know about one
 model without loading it: where its weights live (ModelScope first, Hugging Face fallback),
-which files a pipeline needs, the request constraints and defaults, the presets, and a memory
-model whose coefficients say where they were measured.
+which files a pipeline needs, the request constraints and defaults, the presets, and the memory
+model (`i2v.memory.model.PhaseFits`) whose coefficients say where they were measured.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from i2v.catalogue.arch_types import Architecture
+from i2v.memory.model import PhaseFits
 
 if TYPE_CHECKING:
     from i2v.families.base import FamilyAdapter
@@ -63,33 +64,41 @@ class Constraints:
 
 
 @dataclass(frozen=True)
-class MemoryModel:
-    """Peak device memory beyond the weights, in MiB for a 2-byte dtype (fp32 doubles them).
+class PresetLora:
+    """A LoRA a preset loads: a file of a catalogue asset (`i2v.catalogue.assets`, fetched by `i2v fetch`),
+    the denoiser it goes into (Wan 2.2 A14B: one per expert) and its scale."""
 
-    denoise: `denoise_mib_per_mtoken` x million latent tokens x CFG batch.
-    decode:  `decode_base_mib` + `decode_mib_per_mpixel_frame` x megapixels x frames decoded at once
-             (tiled decoding caps megapixels at `tile_mpixels`).
-    `source` says which figures are measured and which are estimates.
-    """
-
-    denoise_mib_per_mtoken: float
-    decode_base_mib: float
-    decode_mib_per_mpixel_frame: float
-    tile_mpixels: float = 0.262  # 512x512 tiles
-    overhead_mib: float = 512.0  # context, allocator slack, scheduler state
-    forward_chunking_factor: float = 1.0  # denoise activations kept with forward chunking on (UNets)
-    source: str = "estimate"
+    asset: str
+    file: str
+    target: str = "transformer"
+    scale: float = 1.0
 
 
 @dataclass(frozen=True)
 class Preset:
-    """Overrides on top of the model defaults, and the levers that preset allows."""
+    """Overrides on top of the model defaults, and the levers that preset allows.
+
+    ``loras``: step-distillation LoRAs the preset runs with; ``mode``: the family's mode it runs (LTX-2
+    fast: ``distilled``; a backend with modes of its own fills it the same way). When those files are
+    missing, ``fallback`` runs instead and the request says so. ``fp8_weights``: weights may be stored
+    in float8 when that is what fits (lossy: never for hq); ``lossy_attention``: SageAttention may
+    replace exact attention (fast only).
+    """
 
     name: PresetName
     label: str
     overrides: dict[str, Any] = field(default_factory=dict)
     cache: str | None = None  # e.g. "first-block-cache:0.05" (lossy; fast preview only)
     lossy: bool = False
+    mode: str | None = None
+    loras: tuple[PresetLora, ...] = ()
+    fallback: Preset | None = None
+    fp8_weights: bool = True
+    lossy_attention: bool = False
+
+    @property
+    def distilled(self) -> bool:
+        return bool(self.loras) or self.mode is not None
 
 
 @dataclass(frozen=True)
@@ -116,11 +125,10 @@ class ModelSpec:
     defaults: Defaults
     constraints: Constraints
     presets: dict[str, Preset]
-    memory: MemoryModel
+    memory: PhaseFits
     latent: tuple[int, int, int]  # (spatial VAE factor, temporal VAE factor, patch size)
     denoiser_blocks: int  # repeated blocks: group-offload granularity
     backend: Backend = "diffusers"
-    cfg_batch: int = 2  # conditional + unconditional in one batch
     tiny: bool = False
     notes: str = ""
 
@@ -140,6 +148,16 @@ class ModelSpec:
     def weights_params(self) -> dict[str, int]:
         """Parameter count of each weighted component (name -> params)."""
         return {c.name: c.params for c in self.architecture.components if c.params}
+
+    def running_preset(self, request: Any) -> Preset:
+        """The preset ``request`` (a `GenerationRequest`) runs: its named one, or that one's fallback
+        when resolving found the distilled files missing (no preset LoRAs, not the preset's mode)."""
+        preset = self.preset(request.preset)
+        if preset.fallback is None:
+            return preset
+        if (preset.loras and not request.preset_loras) or (preset.mode and request.mode != preset.mode):
+            return preset.fallback
+        return preset
 
     def preset(self, name: str) -> Preset:
         try:

@@ -221,6 +221,10 @@ class Device:
         diffusers' default. Which families take a backend is the family adapter's business."""
         return self.attention_backend_name
 
+    def attention_backends(self) -> tuple[str, ...]:
+        """Optional diffusers attention backends installed for this device (the planner picks one)."""
+        return ()
+
 
 def read_meminfo(path: str = "/proc/meminfo") -> tuple[int, int]:
     """(MemAvailable, MemTotal) in bytes from /proc/meminfo; sysconf where there is none."""

@@ -2,10 +2,17 @@
 
 `torch.cuda.is_available()` asks the driver for a device count and does not create a context,
 so detection does not initialise the GPU.
+
+Attention: diffusers' dispatch runs `sage` (SageAttention, 8-bit QK: lossy, the planner proposes it
+for presets that allow it), `flash` (flash-attn 2) or `_flash_3` (flash-attn 3, Hopper) where the
+package is installed at the version diffusers 0.42.1 requires; otherwise torch's SDPA, whose CUDA
+kernels are flash-style already.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
+import importlib.util
 from typing import TYPE_CHECKING, ClassVar
 
 from .base import Device, choose_dtype, dtype_name
@@ -82,3 +89,35 @@ class CudaDevice(Device):
         import torch
 
         return torch.device("cuda", self.at(index))
+
+    def attention_backends(self) -> tuple[str, ...]:
+        found = [
+            name for name, (package, minimum) in ATTENTION_PACKAGES.items() if _installed(package, minimum)
+        ]
+        if "_flash_3" in found and self.compute_capability() < (9, 0):
+            found.remove("_flash_3")  # flash-attn 3 kernels are Hopper-only
+        return tuple(found)
+
+
+# diffusers backend -> (package, the minimum version diffusers 0.42.1's attention_dispatch checks)
+ATTENTION_PACKAGES: dict[str, tuple[str, str | None]] = {
+    "sage": ("sageattention", "2.1.1"),
+    "flash": ("flash_attn", "2.6.3"),
+    "_flash_3": ("flash_attn_3", None),
+}
+
+
+def _installed(package: str, minimum: str | None) -> bool:
+    try:
+        if importlib.util.find_spec(package) is None:
+            return False
+    except (ImportError, ValueError):
+        return False
+    if minimum is None:
+        return True
+    from packaging.version import Version
+
+    try:
+        return Version(importlib.metadata.version(package)) >= Version(minimum)
+    except (importlib.metadata.PackageNotFoundError, ValueError):
+        return False

@@ -22,8 +22,11 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from i2v.parallel.layout import CfgSplit
 
 if TYPE_CHECKING:
-    from i2v.catalogue.spec import ModelSpec
+    from i2v.catalogue.assets import Asset
+    from i2v.catalogue.spec import ModelSpec, Preset
     from i2v.devices import Device
+    from i2v.memory.model import PhaseEstimate
+    from i2v.memory.phases import PhaseSetting
     from i2v.planner import Plan
     from i2v.progress import StepTracker
     from i2v.request import GenerationRequest
@@ -33,10 +36,15 @@ CompileMode = Literal["regional", "whole", "none"]
 # How a device's attention choice reaches the denoiser: diffusers' `set_attention_backend` (transformers),
 # `enable_npu_flash_attention()` (UNets, whose attention processors ignore backends), or not at all.
 AttentionHook = Literal["backend", "npu-flash", "none"]
-
 # Media a request can carry besides the main image, each taken by the modes that name it.
+OffloadStrategy = Literal["model-offload", "group-offload", "sequential-offload"]
 MediaInput = Literal["last_image", "keyframes", "audio", "video", "reference_video"]
 MEDIA_INPUTS: tuple[MediaInput, ...] = ("last_image", "keyframes", "audio", "video", "reference_video")
+
+
+# How classifier-free guidance reaches the denoiser: one call on a batch of 2 (UNets, LTX), or one
+# batch-1 call per branch (Wan: conditional then unconditional).
+CfgForm = Literal["batch", "passes"]
 
 
 @dataclass(frozen=True)
@@ -46,15 +54,17 @@ class Levers:
     lora: bool = False  # `load_lora_weights` on the pipeline
     decode_chunk: bool = False  # `decode_chunk_size` is a call argument
     vae_tiling: bool = False  # `pipe.vae.enable_tiling()`
-    forward_chunking: bool = False  # `enable_forward_chunking()` on the denoiser
+    forward_chunking: bool = False  # feed-forward chunking on the denoiser's blocks (i2v.levers)
     cache_hooks: bool = False  # diffusers' FirstBlockCache works on the denoiser
     compile: CompileMode = "none"  # regional: `compile_repeated_blocks`; whole: torch.compile(denoiser)
     attention: AttentionHook = "backend"
-    offload: bool = True  # diffusers' model/group/sequential offload applies to the pipeline
+    # The planner's offload strategies the pipeline can run: diffusers' model/group/sequential hooks, or
+    # (Lightricks' own backend) model offload only: its big models wait in host RAM between phases.
+    offload: tuple[OffloadStrategy, ...] = ("model-offload", "group-offload", "sequential-offload")
+    fp8_weights: bool = False  # `enable_layerwise_casting` (float8 storage) on the denoisers
+    cfg: CfgForm = "batch"
     context_parallel: bool = False  # diffusers' `enable_parallelism` works on the denoisers (i2v.parallel)
-    # How the pipeline runs CFG: two forwards a step ("separate"), one forward on the pair as a batch
-    # ("batched"), or a form one card runs whole ("none"); decides whether CFG parallel applies.
-    cfg_split: CfgSplit = "none"
+    cfg_parallel: bool = False  # the CFG pair (`cfg`) can run on two cards (i2v.parallel.shard.CfgParallel)
 
 
 @dataclass(frozen=True)
@@ -118,6 +128,7 @@ class RunContext:
     tracker: StepTracker | None
     decode_chunk: int | None
     files: ModeFiles | None = None
+    output_type: str = "np"  # "pt" keeps frames as tensors (the fake-tensor measurement, i2v.memory)
     cfg_position: int = 0  # which CFG pass this card computes first (i2v.parallel; 0 on one card)
 
 
@@ -146,9 +157,12 @@ class FamilyAdapter:
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
+    # What a fetched model folder of this family holds (said when it is missing).
+    weights_layout: ClassVar[str] = "model_index.json"
+
     def weights_present(self, folder: Path) -> bool:
         """Whether ``folder`` holds a fetched model of this family (diffusers: ``model_index.json``)."""
-        return (folder / "model_index.json").is_file()
+        return (folder / self.weights_layout).is_file()
 
     # --- torch-free: validation and the steps a request runs -------------------------------------------
 
@@ -163,6 +177,14 @@ class FamilyAdapter:
         """Denoising steps the request runs in all (the progress total)."""
         return request.steps
 
+    @property
+    def cfg_split(self) -> CfgSplit:
+        """How the CFG pair splits over two cards: two forwards a step ("separate"), halves of the batch
+        ("batched"), or not at all ("none")."""
+        if not self.levers.cfg_parallel:
+            return "none"
+        return "separate" if self.levers.cfg == "passes" else "batched"
+
     def attention_heads(self, spec: ModelSpec) -> int:
         """Attention heads of the first denoiser (the Ulysses degree must divide them)."""
         config = spec.architecture.component(self.denoiser_names[0]).config
@@ -176,6 +198,52 @@ class FamilyAdapter:
     def mode_files(self, spec: ModelSpec, request: GenerationRequest, folder: Path) -> ModeFiles | None:
         """Check the files the request's mode needs (raise `MissingModeWeightsError` naming them)."""
         return None
+
+    def preset_missing(self, spec: ModelSpec, preset: Preset, models_dir: Path) -> str | None:
+        """Why ``preset`` cannot run from ``models_dir`` (its LoRA files are not there), or None."""
+        missing = [
+            f"{lora.asset}/{lora.file}"
+            for lora in preset.loras
+            if not (models_dir / lora.asset / lora.file).is_file()
+        ]
+        if missing:
+            return f"{', '.join(missing)} not in {models_dir}"
+        return None
+
+    def denoiser_calls(self, spec: ModelSpec, request: GenerationRequest) -> int:
+        """Denoiser forwards per video: CFG as one batched call, or one call per branch (`Levers.cfg`)."""
+        per_step = 2 if self.levers.cfg == "passes" and request.guidance > 1.0 else 1
+        return self.total_steps(spec, request) * per_step
+
+    def phases(
+        self, spec: ModelSpec, request: GenerationRequest, setting: PhaseSetting
+    ) -> tuple[PhaseEstimate, ...]:
+        """The request's phases with the components each needs and its activations (the planner takes the
+        largest peak). Default: the catalogue's fitted phases (`i2v.memory.phases.default_phases`); a
+        backend that runs other phases (its own text encoder, an upsampler, a second stage with a LoRA)
+        returns its own list."""
+        from i2v.memory.phases import default_phases
+
+        return default_phases(spec, request, setting)
+
+    def fetch_parts(self, spec: ModelSpec, modes: tuple[str, ...] = ()) -> tuple[Asset, ...]:
+        """Hub repos `i2v fetch` brings into sub-folders of the model folder when the model is not one
+        diffusers repo (``modes``: only what those modes read). Empty: the catalogue entry's repo."""
+        return ()
+
+    def phase_weights_mib(
+        self,
+        spec: ModelSpec,
+        request: GenerationRequest,
+        phase: PhaseEstimate,
+        weights: dict[str, float],
+        strategy: str,
+    ) -> float:
+        """The weights on the device while ``phase`` runs under ``strategy`` (``weights``: component ->
+        MiB). Default: diffusers' offload hooks (`i2v.planner.phase_weights_mib`)."""
+        from i2v.planner import phase_weights_mib
+
+        return phase_weights_mib(spec, phase, weights, strategy)
 
     # --- loading --------------------------------------------------------------------------------------
 
@@ -214,15 +282,17 @@ class FamilyAdapter:
         """Make a built pipeline follow the device's precision policy; return what was changed."""
         return ()
 
-    def apply_attention(self, pipe: Any, device: Device) -> str | None:
-        """Apply the device's attention choice to the denoisers; return what was set.
+    def apply_attention(self, pipe: Any, device: Device, backend: str | None = None) -> str | None:
+        """Apply the plan's attention backend (else the device's choice) to the denoisers; return what
+        was set. Cheap: the engine applies it before every run (a warm pipeline serves presets with
+        different backends).
 
         Errors from diffusers (e.g. "_native_npu ... Please install torch_npu") propagate: a silent
         fallback would hide a slow path.
         """
         applied = None
+        backend = backend if backend is not None else device.attention_backend()
         for model in self.denoisers(pipe):
-            backend = device.attention_backend()
             if self.levers.attention == "backend" and backend is not None:
                 model.set_attention_backend(backend)
                 applied = backend
@@ -248,7 +318,7 @@ class FamilyAdapter:
         """Call arguments for the card that computes CFG pass ``position`` first ("separate" CFG).
 
         Every card of a CFG pair runs the same pipeline loop; the card at position 1 gets the prompts
-        swapped, so its first forward of each step is the unconditional one (i2v.parallel.cfg returns
+        swapped, so its first forward of each step is the unconditional one (i2v.parallel.shard returns
         each card both results in the pipeline's own order). Prompt encoding is symmetric in both.
         """
         if position == 0:
@@ -271,7 +341,7 @@ class FamilyAdapter:
             num_frames=request.frames,
             num_inference_steps=request.steps,
             generator=ctx.generator,
-            output_type="np",
+            output_type=ctx.output_type,
         )
         if self.levers.decode_chunk and ctx.decode_chunk is not None:
             kwargs["decode_chunk_size"] = ctx.decode_chunk
@@ -281,16 +351,22 @@ class FamilyAdapter:
         self, pipe: Any, spec: ModelSpec, request: GenerationRequest, image: Any, ctx: RunContext
     ) -> Output:
         """One request on a warm pipeline: LoRAs set for this request, the call, frames out."""
+        return self.extract(self.call(pipe, spec, request, image, ctx), pipe)
+
+    def call(
+        self, pipe: Any, spec: ModelSpec, request: GenerationRequest, image: Any, ctx: RunContext
+    ) -> Any:
+        """The pipeline call(s) for ``request``; the pipeline's own output (`extract` pulls the frames)."""
         kwargs = self.call_kwargs(spec, request, image, ctx)
-        if ctx.cfg_position and self.levers.cfg_split == "separate":
+        if ctx.cfg_position and self.cfg_split == "separate":
             kwargs = self.cfg_pass_kwargs(kwargs, ctx.cfg_position)
         if self.levers.lora:
             from i2v.lora import activate
 
-            activate(pipe, request.loras)  # also unloads the previous request's LoRAs
+            # also unloads the previous request's LoRAs (a distilled preset's included)
+            activate(pipe, [*request.loras, *request.preset_loras])
         with self.progress(pipe, ctx, kwargs):
-            result = pipe(**kwargs)
-        return self.extract(result, pipe)
+            return pipe(**kwargs)
 
     def progress(self, pipe: Any, ctx: RunContext, kwargs: dict[str, Any]) -> Any:
         """Count denoising steps: diffusers' `callback_on_step_end` where the pipeline has it."""
@@ -318,6 +394,7 @@ __all__ = [
     "MEDIA_INPUTS",
     "AttentionHook",
     "Backend",
+    "CfgForm",
     "CfgSplit",
     "CompileMode",
     "FamilyAdapter",

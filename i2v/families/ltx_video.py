@@ -28,8 +28,9 @@ class LtxVideo(FamilyAdapter):
         vae_tiling=True,
         cache_hooks=True,
         compile="regional",
+        fp8_weights=True,
         context_parallel=True,
-        cfg_split="batched",
+        cfg_parallel=True,
     )
 
     def call_kwargs(

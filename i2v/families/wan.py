@@ -2,7 +2,11 @@
 
 A14B has two experts (`transformer` for high noise, `transformer_2` for low noise, switched at the
 pipeline's `boundary_ratio`); every lever applies to both. The VAE decodes frame by frame with a
-feature cache (no `decode_chunk_size`) and tiles; CFG runs as two batch-1 forwards a step.
+feature cache (no `decode_chunk_size`) and tiles; CFG runs as two batch-1 forwards a step (guidance 1:
+one). The denoisers take float8 layerwise casting. The fast presets of Wan 2.1 I2V and Wan 2.2 A14B run
+LightX2V's 4-step distillation LoRAs (catalogue assets, in Wan's original key names, which diffusers'
+Wan LoRA loader converts; A14B: one LoRA per expert, ``transformer_2`` through
+``load_into_transformer_2``).
 
 Several cards: the two CFG forwards run on two cards (the prompts swapped on the second,
 `FamilyAdapter.cfg_pass_kwargs`), the sequence is split over the rest with diffusers' own
@@ -28,8 +32,10 @@ class Wan(FamilyAdapter):
         vae_tiling=True,
         cache_hooks=True,
         compile="regional",
+        fp8_weights=True,
+        cfg="passes",
         context_parallel=True,
-        cfg_split="separate",
+        cfg_parallel=True,
     )
     denoiser_names: ClassVar[tuple[str, ...]] = ("transformer", "transformer_2")
 

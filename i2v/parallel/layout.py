@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 CardsSetting = Literal["auto", "1", "2", "4", "8"]
 CARD_COUNTS: tuple[int, ...] = (1, 2, 4, 8)
-# How a family runs classifier-free guidance (its adapter's `Levers.cfg_split`): two forwards a step,
+# How a family's CFG pair splits over two cards (`FamilyAdapter.cfg_split`, from `Levers.cfg`): two forwards a step,
 # one forward on the pair as a batch, or a form one card runs whole.
 CfgSplit = Literal["separate", "batched", "none"]
 # Attention in a Wan 480p/81-frame step: 32,760 tokens. Below ~4k tokens a card, all-to-all and
@@ -159,7 +159,7 @@ def layout_for(spec: Any, cards: int, *, ring_available: bool) -> Layout:
         return choose_layout(
             cards,
             heads=_heads(spec),
-            cfg_split=adapter.levers.cfg_split,
+            cfg_split=adapter.cfg_split,
             context_parallel=adapter.levers.context_parallel,
             ring_available=ring_available,
         )
@@ -176,7 +176,7 @@ def auto_cards(spec: Any, request: Any, available: int, *, ring_available: bool)
         available,
         latent_tokens(spec, request),
         heads=_heads(spec),
-        cfg_split=adapter.levers.cfg_split,
+        cfg_split=adapter.cfg_split,
         context_parallel=adapter.levers.context_parallel,
         ring_available=ring_available,
     )

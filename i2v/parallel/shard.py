@@ -46,7 +46,7 @@ def parallelize(pipe: Any, adapter: FamilyAdapter, group: Group) -> tuple[list[C
     if layout.cfg > 1:
         cfg_group = group.mesh["cfg"].get_group()
         for model in denoisers:
-            wrappers.append(CfgParallel(model, cfg_group, group.cfg_position, adapter.levers.cfg_split))
+            wrappers.append(CfgParallel(model, cfg_group, group.cfg_position, adapter.cfg_split))
     log.info("rank %d: %s on %d denoiser(s)", group.rank, layout.describe(), len(denoisers))
     return wrappers, ShardProbe(denoisers)
 

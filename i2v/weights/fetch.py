@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from i2v import catalogue
+from i2v.catalogue.assets import ASSETS, Asset
 from i2v.catalogue.spec import ModelSpec
 from i2v.weights.errors import (
     FetchFailedError,
@@ -45,7 +46,7 @@ from i2v.weights.manifest import (
     write_manifest,
 )
 from i2v.weights.progress import FileProgress, NullProgress
-from i2v.weights.select import RemoteFile, select_files
+from i2v.weights.select import RemoteFile, select_files, select_named, select_patterns
 from i2v.weights.sources import Listing, Source, SourceError, default_sources
 
 log = logging.getLogger("i2v.weights")
@@ -63,7 +64,9 @@ class FetchResult:
         return {**self.manifest.summary(self.folder), "up_to_date": self.up_to_date}
 
 
-def fetch_command(spec: ModelSpec, models_dir: Path) -> str:
+def fetch_command(spec: ModelSpec | Asset, models_dir: Path) -> str:
+    if isinstance(spec, Asset) and spec.fetch_as:  # a part of a model: fetched with the model
+        return f"i2v fetch {spec.fetch_as} --dir {models_dir}"
     return f"i2v fetch {spec.id} --dir {models_dir}"
 
 
@@ -76,7 +79,7 @@ def offline_env() -> None:
 
 
 def fetch(
-    model: str | ModelSpec,
+    model: str | ModelSpec | Asset,
     *,
     source: str = "auto",
     revision: str | None = None,
@@ -86,12 +89,13 @@ def fetch(
     offline: bool | None = None,
     sources: list[Source] | None = None,
 ) -> FetchResult:
-    """Fetch `model` (a catalogue id or spec) into `<models_dir>/<id>/`; returns the written manifest.
+    """Fetch `model` (a catalogue model or asset: id or entry) into `<models_dir>/<id>/`; returns the
+    written manifest.
 
     `repo` overrides the catalogue's hub id (a fork, a private mirror, a test repo); `sources`
-    replaces the chain `source` names. Tiny catalogue models with no repo are built locally.
+    replaces the chain `source` names. Tiny catalogue models and assets with no repo are built locally.
     """
-    spec = catalogue.get(model) if isinstance(model, str) else model
+    spec = target(model) if isinstance(model, str) else model
     if models_dir is None or offline is None:
         from i2v.settings import load_settings
 
@@ -105,6 +109,11 @@ def fetch(
         offline_env()
         return _offline(spec, folder, models_dir)
     if spec.tiny and repo is None and sources is None:
+        if isinstance(spec, Asset):
+            from i2v.tiny.lora import build_asset
+
+            build_asset(spec.id, folder)
+            return FetchResult(folder, write_local_manifest(spec, folder), up_to_date=False)
         return FetchResult(folder, build_tiny_with_manifest(spec, folder), up_to_date=False)
     chain = sources if sources is not None else default_sources(source)
     attempts: list[tuple[str, str]] = []
@@ -137,6 +146,19 @@ def fetch(
     raise FetchFailedError(spec.id, attempts)
 
 
+def target(name: str) -> ModelSpec | Asset:
+    """A catalogue model, or else a catalogue asset, by id (unknown: the catalogue's error)."""
+    if name in ASSETS:
+        return ASSETS[name]
+    return catalogue.get(name)
+
+
+def preset_assets(spec: ModelSpec) -> list[Asset]:
+    """The assets ``spec``'s presets load (its distillation LoRAs), each once, in preset order."""
+    ids = dict.fromkeys(lora.asset for preset in spec.presets.values() for lora in preset.loras)
+    return [ASSETS[i] for i in ids]
+
+
 def _offline(spec: ModelSpec, folder: Path, models_dir: Path) -> FetchResult:
     manifest = read_manifest(folder) if folder.is_dir() else None
     if manifest is None or (folder / MARKER_NAME).exists():
@@ -161,7 +183,12 @@ def _fetch_from(
     listing = src.list(repo_id, revision)
     if listing.gated and not src.has_token():
         raise SourceError(f"{repo_id} at {src.endpoint}: gated, and no token is set", gated=True)
-    selection = select_files(repo_id, listing.files, spec.allow_patterns, spec.variant)
+    if isinstance(spec, Asset) and spec.patterns:
+        selection = select_patterns(repo_id, listing.files, spec.patterns)
+    elif isinstance(spec, Asset):
+        selection = select_named(repo_id, listing.files, spec.files)
+    else:
+        selection = select_files(repo_id, listing.files, spec.allow_patterns, spec.variant)
     folder.mkdir(parents=True, exist_ok=True)
     current = _current_manifest(folder)
     if (
@@ -340,4 +367,13 @@ def check_for_load(spec: ModelSpec, folder: Path, models_dir: Path) -> Manifest 
     return verify(folder, manifest, fix=fix)
 
 
-__all__ = ["FetchResult", "Listing", "build_tiny_with_manifest", "check_for_load", "fetch", "offline_env"]
+__all__ = [
+    "FetchResult",
+    "Listing",
+    "build_tiny_with_manifest",
+    "check_for_load",
+    "fetch",
+    "offline_env",
+    "preset_assets",
+    "target",
+]

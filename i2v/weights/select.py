@@ -105,6 +105,37 @@ def select_files(
     return Selection(files=tuple(chosen), excluded=tuple(sorted(excluded)))
 
 
+def select_named(repo: str, listing: list[RemoteFile], names: tuple[str, ...]) -> Selection:
+    """Exactly the named files of ``listing`` (a catalogue asset: LoRA files at a repo's root)."""
+    by_path = {f.path: f for f in listing}
+    missing = [n for n in names if n not in by_path]
+    if missing:
+        have = ", ".join(sorted(p for p in by_path if p.endswith(".safetensors"))[:6]) or "no safetensors"
+        raise NotAPipelineError(f"`{repo}` has no {', '.join(missing)} (it has: {have})")
+    unsafe = [n for n in names if not n.endswith(".safetensors")]
+    if unsafe:
+        raise NotAPipelineError(f"`{repo}`: {', '.join(unsafe)} is not a safetensors file; refused")
+    return Selection(files=tuple(by_path[n] for n in names), excluded=())
+
+
+def select_patterns(repo: str, listing: list[RemoteFile], patterns: tuple[str, ...]) -> Selection:
+    """Every file of ``listing`` the patterns match (a whole model root), never code; refuses pickle
+    weights without safetensors beside them (`PickleOnlyError`)."""
+    unsafe = sorted(
+        f.path for f in listing if f.path.startswith("/") or "\\" in f.path or ".." in f.path.split("/")
+    )
+    if unsafe:
+        raise NotAPipelineError(f"`{repo}` lists paths outside the repo ({', '.join(unsafe[:3])}); refused")
+    chosen = [f for f in listing if matches(f.path, patterns) and not f.path.endswith(".py")]
+    if not any(f.path.endswith(".safetensors") for f in chosen):
+        pickles = sorted(f.path for f in listing if f.path.endswith(PICKLE_SUFFIXES))
+        if pickles:
+            raise PickleOnlyError(repo, ".", pickles)
+        raise NotAPipelineError(f"`{repo}` has no safetensors weights matching {', '.join(patterns)}")
+    chosen = [f for f in chosen if not f.path.endswith(PICKLE_SUFFIXES)]
+    return Selection(files=tuple(sorted(chosen, key=lambda f: f.path)), excluded=())
+
+
 def _variants(groups: dict[str | None, list[RemoteFile]] | set[str | None]) -> str:
     return ", ".join(sorted(v or "default" for v in groups))
 

@@ -53,7 +53,7 @@ from i2v.request import InvalidRequestError
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from i2v.catalogue.spec import ModelSpec
+    from i2v.catalogue.spec import ModelSpec, Preset
     from i2v.devices import Device
     from i2v.request import GenerationRequest
 
@@ -69,7 +69,7 @@ class Ltx2Diffusers(FamilyAdapter):
     # (the first block fails: "size of tensor a (4) must match ... (8)"), its masked attention expands
     # masks per head like LTX-Video's, and the audio stream is not split; CFG runs as three differently
     # guided calls (CFG batch, STG, modality guidance), no pair to split. Not attempted here.
-    levers: ClassVar[Levers] = Levers(lora=True, vae_tiling=True, compile="regional")
+    levers: ClassVar[Levers] = Levers(lora=True, vae_tiling=True, compile="regional", fp8_weights=True)
     modes: ClassVar[Mapping[str, Mode]] = MODES
     default_mode: ClassVar[str | None] = DEFAULT_MODE
 
@@ -103,10 +103,29 @@ class Ltx2Diffusers(FamilyAdapter):
         first = mode.stage1.steps(request.steps)
         return first + (mode.stage2.steps(0) if mode.stage2 is not None else 0)
 
+    def denoiser_calls(self, spec: ModelSpec, request: GenerationRequest) -> int:
+        """Guided steps call the transformer three times (CFG batch, STG, modality guidance); the
+        distilled and stage-2 steps once."""
+        mode = self._mode(request)
+        first = mode.stage1.steps(request.steps) * (3 if mode.stage1.guided and request.guidance > 1.0 else 1)
+        return first + (mode.stage2.steps(0) if mode.stage2 is not None else 0)
+
+    def preset_missing(self, spec: ModelSpec, preset: Preset, models_dir: Path) -> str | None:
+        """A preset's mode needs its files in the model folder (the distilled mode: distilled weights)."""
+        missing = super().preset_missing(spec, preset, models_dir)
+        if missing is not None or preset.mode is None:
+            return missing
+        try:
+            self._files(MODES[preset.mode], models_dir / spec.id)
+        except MissingModeWeightsError as exc:
+            return str(exc)
+        return None
+
     def mode_files(self, spec: ModelSpec, request: GenerationRequest, folder: Path) -> ModeFiles:
         """Check the files the request's mode needs; raises `MissingModeWeightsError` naming what is missing."""
-        mode = self._mode(request)
-        folder = Path(folder)
+        return self._files(self._mode(request), Path(folder))
+
+    def _files(self, mode: DiffusersLtx2Mode, folder: Path) -> ModeFiles:
         if mode.stage2 is None:
             return ModeFiles(folder, mode.name)
         upsampler = folder / UPSAMPLER_SUBFOLDER
@@ -188,6 +207,20 @@ class Ltx2Diffusers(FamilyAdapter):
     def run(
         self, pipe: Any, spec: ModelSpec, request: GenerationRequest, image: Any, ctx: RunContext
     ) -> Output:
+        notes: list[str] = []
+        output = self.extract(self.call(pipe, spec, request, image, ctx, notes), pipe)
+        output.notes = notes
+        return output
+
+    def call(
+        self,
+        pipe: Any,
+        spec: ModelSpec,
+        request: GenerationRequest,
+        image: Any,
+        ctx: RunContext,
+        notes: list[str] | None = None,
+    ) -> Any:
         from i2v.families.ltx2.run import Job, run
 
         files = ctx.files if ctx.files is not None else ModeFiles(Path("."), self._mode(request).name)
@@ -195,9 +228,9 @@ class Ltx2Diffusers(FamilyAdapter):
         job = Job(pipe, request, self._mode(request), kwargs, files, spec.latent[1], list(files.notes))
         with self.progress(pipe, ctx, kwargs):
             result = run(job)
-        output = self.extract(result, pipe)
-        output.notes = job.notes
-        return output
+        if notes is not None:
+            notes.extend(job.notes)
+        return result
 
     def extract(self, result: Any, pipe: Any) -> Output:
         import numpy as np

@@ -36,8 +36,11 @@ from i2v.families.ltx2_official.request import ImageInput, Ltx23Request
 from i2v.families.ltx2_official.weights import GEMMA_FOLDER, LTX_FOLDER, MissingWeightsError, ModelFiles
 
 if TYPE_CHECKING:
+    from i2v.catalogue.assets import Asset
     from i2v.catalogue.spec import ModelSpec
     from i2v.devices import Device
+    from i2v.memory.model import PhaseEstimate
+    from i2v.memory.phases import PhaseSetting
     from i2v.planner import Plan
     from i2v.request import GenerationRequest
 
@@ -98,15 +101,25 @@ def to_ltx(request: GenerationRequest, image_path: str | None = None) -> Ltx23Re
 class Ltx2Official(FamilyAdapter):
     family: ClassVar[str] = "ltx-2"
     backend: ClassVar[str] = "ltx-pipelines"  # type: ignore[assignment]
-    levers: ClassVar[Levers] = Levers(lora=True, attention="none", offload=False)
+    # Model offload only: the package's big models wait in host RAM between their phases (WarmPolicy "host").
+    levers: ClassVar[Levers] = Levers(lora=True, attention="none", offload=("model-offload",))
     denoiser_names: ClassVar[tuple[str, ...]] = ()
     modes: ClassVar[Mapping[str, Mode]] = MappingProxyType({name: as_mode(m) for name, m in MODES.items()})
     default_mode: ClassVar[str | None] = DEFAULT_MODE
 
     # --- torch-free ---------------------------------------------------------------------------------
 
+    weights_layout: ClassVar[str] = f"{LTX_FOLDER}/ and {GEMMA_FOLDER}/"
+
     def weights_present(self, folder: Path) -> bool:
         return (folder / LTX_FOLDER).is_dir() and (folder / GEMMA_FOLDER).is_dir()
+
+    def fetch_parts(self, spec: ModelSpec, modes: tuple[str, ...] = ()) -> tuple[Asset, ...]:
+        if spec.tiny:
+            return ()  # built locally as one folder (i2v.tiny.ltx23)
+        from i2v.families.ltx2_official.weights import fetch_parts
+
+        return fetch_parts(spec.id, modes or tuple(MODES))
 
     def validate(self, spec: ModelSpec, request: GenerationRequest) -> None:
         from i2v.families.ltx2_official.validate import validate_request
@@ -118,6 +131,28 @@ class Ltx2Official(FamilyAdapter):
 
     def total_steps(self, spec: ModelSpec, request: GenerationRequest) -> int:
         return MODES[request.mode or DEFAULT_MODE].total_steps(request.steps)  # type: ignore[index]
+
+    def denoiser_calls(self, spec: ModelSpec, request: GenerationRequest) -> int:
+        return self.total_steps(spec, request)  # the package's guiders batch their passes in one call
+
+    def phases(
+        self, spec: ModelSpec, request: GenerationRequest, setting: PhaseSetting
+    ) -> tuple[PhaseEstimate, ...]:
+        from i2v.families.ltx2_official.memory import phases
+
+        return phases(spec, request, setting)
+
+    def phase_weights_mib(
+        self,
+        spec: ModelSpec,
+        request: GenerationRequest,
+        phase: PhaseEstimate,
+        weights: dict[str, float],
+        strategy: str,
+    ) -> float:
+        from i2v.families.ltx2_official.memory import phase_weights_mib
+
+        return phase_weights_mib(request.mode or DEFAULT_MODE, phase, weights, strategy)
 
     def mode_files(self, spec: ModelSpec, request: GenerationRequest, folder: Path) -> ModeFiles:
         mode = request.mode or DEFAULT_MODE
@@ -150,7 +185,11 @@ class Ltx2Official(FamilyAdapter):
         from i2v.families.ltx2_official import WarmComponents, WarmPolicy
 
         residency = "device" if plan.strategy == "resident" else "host"
-        return WarmComponents(pipe, device, policy=WarmPolicy(text=residency, transformer=residency))
+        # What the warm set may keep on the device: the planned weights plus the plan's own slack; beyond
+        # that the least recently used model goes (another mode's transformer variant, say).
+        budget = (plan.weights_mib + max(plan.budget_mib - plan.predicted_peak_mib, 0)) * 2**20
+        policy = WarmPolicy(text=residency, transformer=residency, device_budget_bytes=budget or None)
+        return WarmComponents(pipe, device, policy=policy)
 
     # --- running ------------------------------------------------------------------------------------
 

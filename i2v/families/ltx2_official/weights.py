@@ -22,8 +22,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
-from .modes import ModeName, WeightRole, get
+from .modes import MODE_NAMES, ModeName, WeightRole, get
+
+if TYPE_CHECKING:
+    from i2v.catalogue.assets import Asset
 
 LTX_REPO = "Lightricks/LTX-2.3"
 GEMMA_REPO = "google/gemma-3-12b-it-qat-q4_0-unquantized"
@@ -59,6 +63,50 @@ WEIGHT_FILES: Mapping[WeightRole, WeightFile] = MappingProxyType(
         "gemma": WeightFile("gemma", GEMMA_REPO, None, GEMMA_FOLDER),
     }
 )
+
+
+# The Gemma root, whole: weights (safetensors only), configs, tokenizer, image processor; never code.
+GEMMA_PATTERNS = (
+    "*.safetensors",
+    "*.safetensors.index.json",
+    "*.json",
+    "tokenizer.model",
+    "*.txt",
+    "*.jinja",
+)
+
+
+def fetch_parts(model_id: str, modes: tuple[str, ...]) -> tuple[Asset, ...]:
+    """What ``i2v fetch <model_id> [--mode M ...]`` brings: the single files ``modes`` read from
+    Lightricks/LTX-2.3 into ``<model>/LTX-2.3/``, and the Gemma root into ``<model>/gemma-.../``, each
+    with its own manifest. ModelScope uses the same ids for both (the Gemma id there is not checked
+    against the live hub; the fetch falls back to the Hugging Face mirror and hub, where it is gated:
+    HF_TOKEN)."""
+    from i2v.catalogue.assets import Asset
+
+    names = tuple(
+        sorted({w.filename for mode in modes for w in files_for(mode) if w.repo == LTX_REPO and w.filename})
+    )
+    flags = "".join(f" --mode {m}" for m in modes) if set(modes) != set(MODE_NAMES) else ""
+    return (
+        Asset(
+            f"{model_id}/{LTX_FOLDER}",
+            "LTX-2.3 single-file checkpoints, distilled LoRA and x2 upsampler",
+            LTX_REPO,
+            LTX_REPO,
+            names,
+            fetch_as=model_id + flags,
+        ),
+        Asset(
+            f"{model_id}/{GEMMA_FOLDER}",
+            "Gemma 3 12B (LTX-2.3's text encoder root)",
+            GEMMA_REPO,
+            GEMMA_REPO,
+            (),
+            patterns=GEMMA_PATTERNS,
+            fetch_as=model_id + flags,
+        ),
+    )
 
 
 def files_for(mode: ModeName | str) -> tuple[WeightFile, ...]:
