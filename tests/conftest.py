@@ -42,3 +42,13 @@ def fake_torch_npu():
 
     with fake.installed() as module:
         yield module
+
+
+@pytest.fixture(autouse=True)
+def _hub_offline_mode_restored(monkeypatch):
+    """Offline mode (`I2V_OFFLINE=1`) sets HF_HUB_OFFLINE in the environment and in huggingface_hub's
+    constants for the rest of the process, as it should in a server; between tests it must not leak."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", os.environ.get("HF_HUB_OFFLINE", "0"))
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", constants.HF_HUB_OFFLINE)
