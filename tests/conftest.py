@@ -73,3 +73,13 @@ def database_url(request, tmp_path):
         return f"sqlite:///{tmp_path / 'jobs.db'}"
     server = request.getfixturevalue("postgres")
     return server.create_database(f"t_{abs(hash(request.node.nodeid)) % 10**12}")
+
+
+@pytest.fixture(autouse=True)
+def _hub_offline_mode_restored(monkeypatch):
+    """Offline mode (`I2V_OFFLINE=1`) sets HF_HUB_OFFLINE in the environment and in huggingface_hub's
+    constants for the rest of the process, as it should in a server; between tests it must not leak."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", os.environ.get("HF_HUB_OFFLINE", "0"))
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", constants.HF_HUB_OFFLINE)
