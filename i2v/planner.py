@@ -28,6 +28,7 @@ and no compile.
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -71,6 +72,16 @@ class DeviceBudget:
     compute_capability: str | None = None
     chip: str | None = None
     attention_backends: tuple[str, ...] = ()
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> DeviceBudget:
+        """A budget a worker row holds (`to_json`); ValueError/TypeError when it is not one."""
+        fields = json.loads(text)
+        fields["attention_backends"] = tuple(fields.get("attention_backends", ()))
+        return cls(**fields)
 
     @property
     def supports_bf16(self) -> bool:

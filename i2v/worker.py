@@ -30,7 +30,6 @@ import threading
 import time
 import traceback
 import uuid
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +81,7 @@ class Worker:
         worker_id: str | None = None,
         slot: str | None = None,
         store: JobStore | None = None,
+        engine: Any = None,
     ):
         self.settings = settings
         self.slot = slot or settings.device
@@ -92,8 +92,9 @@ class Worker:
         self.deadline = float("inf")
         self.job_id: str | None = None
         self.parent = os.getppid()
-        self.engine: Any = None
+        self.engine: Any = engine  # built by the warm-up from the settings unless given (tests)
         self.group: Any = None  # i2v.parallel.group.Group when this worker is rank 0 of a card group
+        self.passed: dict[str, float] = {}  # job id -> when this worker passed it to a card that fits
 
     # --- process lifecycle -------------------------------------------------------------------------
 
@@ -107,23 +108,13 @@ class Worker:
 
         signal.signal(signal.SIGTERM, self.stop)
         signal.signal(signal.SIGINT, self.stop)
-        self.store.create_schema()
-        self.store.register_worker(
-            self.id,
-            host=self.settings.host_name(),
-            pid=os.getpid(),
-            slot=self.slot,
-            state="starting",
-            model=None,
-            error=None,
-            job_id=None,
-        )
+        self.register()
         beat = threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True)
         beat.start()
         code = 0
         try:
             self._join_group()
-            self._warm_up()
+            self.warm_up()
             self._loop()
             if self.group is not None:
                 self.group.send(Stop())
@@ -140,6 +131,19 @@ class Worker:
                 self.group.close()
         return code
 
+    def register(self) -> None:
+        self.store.create_schema()
+        self.store.register_worker(
+            self.id,
+            host=self.settings.host_name(),
+            pid=os.getpid(),
+            slot=self.slot,
+            state="starting",
+            model=None,
+            error=None,
+            job_id=None,
+        )
+
     def _join_group(self) -> None:
         from i2v.devices import select_device
         from i2v.parallel.group import Group, Rendezvous
@@ -150,18 +154,19 @@ class Worker:
         device = select_device(None if self.settings.device == "auto" else self.settings.device)
         self.group = Group(rendezvous, device).start()
 
-    def _warm_up(self) -> None:
+    def warm_up(self) -> None:
         from i2v import catalogue
         from i2v.engine import Engine, ensure_weights
         from i2v.parallel.follower import WEIGHTS_READY, lead
         from i2v.parallel.group import GroupBrokenError
         from i2v.request import resolve
 
-        self.engine = Engine(self.settings, group=self.group)
+        if self.engine is None:
+            self.engine = Engine(self.settings, group=self.group)
         spec = catalogue.get(self.settings.model)
         try:
             budget = self.engine.budget(spec)
-            self.store.set_worker(self.id, budget=json.dumps(asdict(budget)))
+            self.store.set_worker(self.id, budget=budget.to_json())
             request = resolve(spec, self.settings.preset)
             if self.group is None:
                 self.engine.warm(request)
@@ -190,7 +195,7 @@ class Worker:
                 if time.monotonic() - last_reap > self.settings.lease_s / 2:
                     remove_uploads(self.outputs, self.store.requeue_lost())
                     last_reap = time.monotonic()
-                job = self.store.claim(self.id)
+                job = self.claim()
             except Exception as exc:  # noqa: BLE001 - a database hiccup must not throw away a warm pipeline
                 log.warning("worker %s: the job store failed (%s); retrying", self.id, exc)
                 self._idle()
@@ -206,6 +211,13 @@ class Worker:
             finally:
                 self.job_id = None
 
+    def claim(self) -> dict[str, Any] | None:
+        """The next queued job for this worker: jobs it passed on to a card that fits are left to the
+        others for one lease; after that it looks again (the other card may have gone or filled up)."""
+        now = time.monotonic()
+        self.passed = {j: t for j, t in self.passed.items() if now - t < self.settings.lease_s}
+        return self.store.claim(self.id, skip=self.passed)
+
     def _idle(self) -> None:
         """Tell the group's other cards that rank 0 is alive and has nothing for them."""
         if self.group is not None:
@@ -215,9 +227,19 @@ class Worker:
         every = self.settings.lease_s / 3
         while not self.stopping.wait(every):
             try:
-                self.store.heartbeat(self.id, self.job_id, rss_mib=rss_mib())
+                self.beat()
             except Exception as exc:  # noqa: BLE001 - a busy database must not kill the worker
                 log.warning("heartbeat failed: %s", exc)
+
+    def beat(self) -> None:
+        """Renew the row and the running job's lease; while idle, also what this card could hold now
+        (another process may have taken or freed memory on it), which the other workers place by."""
+        fields: dict[str, Any] = {"rss_mib": rss_mib()}
+        if self.job_id is None and self.engine is not None:
+            from i2v import catalogue
+
+            fields["budget"] = self.engine.budget(catalogue.get(self.settings.model)).to_json()
+        self.store.heartbeat(self.id, self.job_id, **fields)
 
     # --- one job -----------------------------------------------------------------------------------
 
@@ -232,6 +254,8 @@ class Worker:
         try:
             request = GenerationRequest.from_dict(json.loads(job["params"]))
             self._check_paths(job, request)
+            if self._passed_on(job_id, request):
+                return
             image = None
             if job["image_path"]:  # "" when the mode runs without an image (ic-lora)
                 image = load_image(
@@ -291,6 +315,31 @@ class Worker:
         for path in (out, *(preview_path(self.outputs, job_id, v) for v in PREVIEWS)):
             with contextlib.suppress(OSError):
                 path.unlink()
+
+    def _passed_on(self, job_id: str, request: Any) -> bool:
+        """Place the job before anything loads (i2v.jobs.placement): True when it went back to the
+        queue for another worker whose card fits; raises the planner's refusal when no card does."""
+        from i2v import catalogue
+        from i2v.jobs.placement import peers_serving, place, refusal
+
+        spec = catalogue.get(request.model)
+        layout = self.group.layout if self.group is not None else None
+        placement = place(
+            spec,
+            request,
+            self.engine.budget(spec),
+            lambda: peers_serving(self.store.live_workers(), spec.id, exclude=self.id),
+            self.settings,
+            layout=layout,
+        )
+        if placement.verdict == "refuse":
+            raise refusal(placement)
+        if placement.verdict == "run":
+            return False
+        log.info("worker %s passes job %s on: %s", self.id, job_id, placement.reason)
+        self.passed[job_id] = time.monotonic()
+        self.store.release(job_id, self.id)
+        return True
 
     def _check_paths(self, job: dict[str, Any], request: Any) -> None:
         """Every file the stored job names is one the API made: uploads, and LoRAs of the LoRA folder."""

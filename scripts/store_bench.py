@@ -42,7 +42,11 @@ class _Engine:
         from i2v.request import resolve
 
         spec = catalogue.get(MODEL)
-        self.plan = plan(spec, resolve(spec, "standard"), DeviceBudget("cpu", "bench", 8192, 8192, 8192))
+        self.device_budget = DeviceBudget("cpu", "bench", 8192, 8192, 8192)
+        self.plan = plan(spec, resolve(spec, "standard"), self.device_budget)
+
+    def budget(self, spec: Any) -> Any:
+        return self.device_budget  # what the worker places jobs by (i2v.jobs.placement)
 
     def generate(self, request: Any, image: Any, progress: Any = None) -> Any:
         import numpy as np
@@ -69,7 +73,7 @@ def _worker(settings: dict[str, Any], name: str, counts: Any) -> None:
     ready_at = [time.monotonic()]
 
     class BenchWorker(Worker):
-        def _warm_up(self) -> None:
+        def warm_up(self) -> None:
             self.engine = _Engine()
             self.store.set_worker(self.id, state="ready", model=MODEL, error=None)
             statements[0], ready_at[0] = 0, time.monotonic()  # count from here: the serving loop

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -235,12 +235,17 @@ class JobStore:
 
     # --- the worker side ---------------------------------------------------------------------------
 
-    def claim(self, worker_id: str) -> dict[str, Any] | None:
+    def claim(self, worker_id: str, skip: Collection[str] = ()) -> dict[str, Any] | None:
+        """The oldest queued job, now running on `worker_id`; `skip`: jobs this worker passed on
+        (another card fits them, i2v.jobs.placement), left for the others."""
         now = time.time()
+        queued = jobs.c.state == "queued"
+        if skip:
+            queued = queued & jobs.c.id.not_in(list(skip))
         with self._write() as conn:
             row = conn.execute(
                 select(jobs.c.id)
-                .where(jobs.c.state == "queued")
+                .where(queued)
                 .order_by(jobs.c.seq)
                 .limit(1)
                 .with_for_update(skip_locked=True)
