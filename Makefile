@@ -39,7 +39,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH_PIN)"
-	$(PY) -m pip install --quiet -e ".[runtime,nvidia,dev]"
+	$(PY) -m pip install --quiet -e ".[runtime,nvidia,postgres,dev]"
 	$(PY) -m pip install --quiet --no-deps "$(TORCHAUDIO_PIN)" $(LTX_PINS)
 	$(PY) -c 'import importlib.util, pathlib; lib = pathlib.Path(importlib.util.find_spec("torchaudio").origin).parent / "lib"; [p.unlink() for p in lib.glob("*.so")]'
 	$(PY) -c 'import torch, torchaudio, torchaudio._extension as ext, ltx_pipelines; assert torch.__version__.split("+")[0] == "$(patsubst torch==%,%,$(TORCH_PIN))" and torch.version.cuda is None and not ext._IS_TORCHAUDIO_EXT_AVAILABLE, (torch.__version__, torch.version.cuda)'
@@ -137,6 +137,25 @@ ifeq ($(CI),true)
 export I2V_TEST_BROWSER := 1
 test: chromium
 endif
+
+# ---- the PostgreSQL tests (tests/pg_server.py) -----------------------------------------------
+# The job-store, service and many-host tests also run against a real PostgreSQL server that the
+# tests start in a temporary folder on a private port and stop at the end. Debian's postgresql-15
+# puts initdb/pg_ctl in /usr/lib/postgresql/15/bin; installed here when missing (root with apt-get),
+# without the package's own cluster (createcluster.conf, kept by ucf), so nothing is left running.
+# Elsewhere (no root, no apt) those cases are skipped; under CI=true their absence fails the run.
+test: postgres
+
+.PHONY: postgres
+postgres:
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		mkdir -p /etc/postgresql-common && \
+		{ grep -qs '^create_main_cluster' /etc/postgresql-common/createcluster.conf || \
+		  echo 'create_main_cluster = false' >> /etc/postgresql-common/createcluster.conf; } && \
+		apt-get update -qq && \
+		UCF_FORCE_CONFFOLD=1 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql-15; \
+	else echo "note: no PostgreSQL server binaries (apt-get install postgresql-15): its test cases are skipped"; fi
 
 .PHONY: chromium
 chromium:

@@ -51,12 +51,19 @@ def _setup_logging() -> None:
 
 
 def run_generation(
-    model: str, image_path: Path | None, prompt: str, out: Path, preset: str, json: bool, **fields
+    model: str,
+    image_path: Path | None,
+    prompt: str,
+    out: Path,
+    preset: str,
+    json: bool,
+    cards: str | None = None,
+    **fields,
 ) -> None:
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from i2v.engine import Engine
     from i2v.images import load_image
+    from i2v.settings import load_settings
     from i2v.video import write_mp4
 
     _setup_logging()
@@ -64,6 +71,8 @@ def run_generation(
     spec = catalogue.get(model)
     request = resolve(spec, preset, prompt=prompt, **fields)
     require_prompt(spec, request)
+    settings = load_settings()
+    layout = _layout(settings, spec, request, cards)
     mode = spec.adapter.mode(request)
     if image_path and mode is not None and mode.image == "unused":
         raise InvalidRequestError("image", str(image_path), f"mode {mode.name!r} takes no input image")
@@ -73,7 +82,6 @@ def run_generation(
         image = None
     else:
         image = demo_image(request.width, request.height)
-    engine = Engine()
     started = time.perf_counter()
     bar = Progress(
         TextColumn("{task.description}"),
@@ -91,7 +99,14 @@ def run_generation(
             rate = f"{p.seconds_per_step:.2f} s/step" if p.seconds_per_step else ""
             bar.update(task, completed=p.step, total=p.total, description=f"{spec.id}: {p.stage}", rate=rate)
 
-        result = engine.generate(request, image, on_progress)
+        if layout.cards > 1:
+            from i2v.parallel.follower import run_on_cards
+
+            [result] = run_on_cards(settings, layout, [(request, image)], on_progress)
+        else:
+            from i2v.engine import Engine
+
+            result = Engine(settings).generate(request, image, on_progress)
         bar.update(task, description=f"{spec.id}: writing mp4")
         fps = result.output.fps or request.fps  # a retake keeps its source's frame rate
         info = write_mp4(
@@ -118,6 +133,7 @@ def run_generation(
         "peak_mib": result.peak_mib,
         "plan": result.plan.to_dict(),
         "request": request.to_dict(),
+        "cards": result.cards,
     }
     sink.result(
         data,
@@ -126,6 +142,19 @@ def run_generation(
             f"{' with audio' if info.has_audio else ''} in {total:.1f} s\nplan: {result.plan.summary()}"
         ),
     )
+
+
+def _layout(settings, spec, request, cards: str | None):
+    """The cards this run uses: --cards, else I2V_CARDS_PER_JOB (auto: from the device and the model)."""
+    from i2v.devices import select_device
+    from i2v.parallel import cards_for, layout_for
+
+    device = select_device(None if settings.device == "auto" else settings.device)
+    setting = cards if cards is not None else settings.cards_per_job
+    available = device.device_count()  # the CPU counts as one; `--cards N` runs N gloo processes there
+    ring = device.ring_attention_backend is not None
+    n = cards_for(setting, spec, request, kind=device.kind, available=available, ring_available=ring)
+    return layout_for(spec, n, ring_available=ring)
 
 
 def demo_image(width: int, height: int):
@@ -199,6 +228,13 @@ def generate(
         float | None, typer.Option(help="Mode retake: where the regenerated range ends, in seconds.")
     ] = None,
     reference_video: Annotated[Path | None, typer.Option(help="Mode ic-lora: the reference mp4.")] = None,
+    cards: Annotated[
+        str | None,
+        typer.Option(
+            help="Cards this one job runs on: auto | 1 | 2 | 4 | 8 (default I2V_CARDS_PER_JOB). On the CPU, N "
+            "gloo processes (a correctness check, not a speed-up)."
+        ),
+    ] = None,
 ) -> None:
     """Turn an image + prompt into an mp4."""
     run_generation(
@@ -208,6 +244,7 @@ def generate(
         out,
         preset,
         json,
+        cards,
         height=height,
         width=width,
         frames=frames,
@@ -453,6 +490,16 @@ def serve(
 
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     raise typer.Exit(run_server(load_service_settings(**overrides)))
+
+
+@app.command()
+def workers() -> None:
+    """This host's workers without the API (worker hosts): one per device or card group, supervised,
+    claiming jobs from I2V_DATABASE_URL and writing videos into the shared I2V_OUTPUTS_DIR."""
+    from i2v.jobs import load_service_settings
+    from i2v.server.run import run_workers
+
+    raise typer.Exit(run_workers(load_service_settings()))
 
 
 @app.command()

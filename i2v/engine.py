@@ -61,6 +61,8 @@ class Result:
     steps: int  # denoising steps run, every stage counted
     # Weights loaded for this request: 0 s on a warm pipeline (None bytes: the backend does not count them).
     weights_read_bytes: int | None = None
+    # One entry per card of a group (rank order): what each holds; None on one card.
+    cards: list[dict[str, Any]] | None = None
 
 
 def model_dir(spec: ModelSpec, settings: Settings) -> Path:
@@ -103,7 +105,11 @@ def device_name(device: Any) -> str:
     if device.kind == "npu":
         import torch
 
-        return str(torch.npu.get_device_name(0)) if hasattr(torch.npu, "get_device_name") else "Ascend NPU"
+        return (
+            str(torch.npu.get_device_name(device.index))
+            if hasattr(torch.npu, "get_device_name")
+            else "Ascend NPU"
+        )
     return f"{os.uname().machine} CPU"
 
 
@@ -119,18 +125,31 @@ def host_ram_mib() -> int:
 
 
 class Engine:
-    """One per worker process. Holds at most one warm pipeline (the seeds' model singleton)."""
+    """One per worker process. Holds at most one warm pipeline (the seeds' model singleton).
 
-    def __init__(self, settings: Settings | None = None, device: Any = None):
+    With a card `group` (i2v.parallel) every card's process has its own engine: each loads the whole
+    pipeline, the denoisers are split over the group (`parallelize`), every step ends with rank 0's
+    verdict (go on, or stop on every card at once), and the plan counts one card's share. Without a
+    group nothing of that runs.
+    """
+
+    def __init__(self, settings: Settings | None = None, device: Any = None, group: Any = None):
         from i2v.devices import select_device
 
         self.settings = settings or load_settings()
-        self.device = device or select_device(
-            None if self.settings.device == "auto" else self.settings.device
+        self.group = group
+        self.device = device or (
+            group.device
+            if group is not None
+            else select_device(None if self.settings.device == "auto" else self.settings.device)
         )
         self._key: tuple | None = None
         self._pipe: Any = None
         self._plan: Plan | None = None
+        self._cfg: list[Any] = []  # CFG-parallel wrappers of the warm pipeline's denoisers
+        self._probe: Any = None  # what one card's denoisers compute on (i2v.parallel.shard.ShardProbe)
+        self._loads = 0
+        self.stopped_by: str | None = None  # the exception rank 0's progress raised to stop every card
         self.load_s = 0.0
 
     # --- planning ----------------------------------------------------------------------------------
@@ -156,8 +175,25 @@ class Engine:
         )
 
     def plan(self, request: GenerationRequest) -> Plan:
+        """How `request` would run here (this card's live memory; one card's share in a group)."""
         spec = catalogue.get(request.model)
-        return plan_for(spec, request, self.budget(spec), self.settings)
+        layout = self.group.layout if self.group is not None else None
+        return plan_for(spec, request, self.budget(spec), self.settings, layout=layout)
+
+    def _run_plan(self, spec: ModelSpec, request: GenerationRequest) -> Plan:
+        """The plan a run uses. In a group every card plans against the tightest card's memory, so all
+        of them load and run the same way (every card calls this at the same point: it gathers)."""
+        if self.group is None:
+            return plan_for(spec, request, self.budget(spec), self.settings)
+        tightest = min(self.group.gather(self.budget(spec)), key=lambda b: b.free_mib)
+        return plan_for(spec, request, tightest, self.settings, layout=self.group.layout)
+
+    def warm(self, request: GenerationRequest) -> Plan:
+        """Load the pipeline `request` runs on (a worker's start), returning its plan."""
+        spec = catalogue.get(request.model)
+        p = self._run_plan(spec, request)
+        self.pipeline(spec, p)
+        return p
 
     # --- loading -----------------------------------------------------------------------------------
 
@@ -190,6 +226,14 @@ class Engine:
         started = time.perf_counter()
         pipe = adapter.prepare(adapter.load(spec, folder, to_torch_dtype(p.dtype), files))
         pipe = adapter.apply_plan(pipe, p, self.device)
+        if self.group is not None:
+            from i2v.parallel.shard import parallelize
+
+            # Loading takes minutes and not the same on every card: meet before the first collective.
+            self._loads += 1
+            self.group.signal(f"loaded{self._loads}")
+            self.group.wait_all(f"loaded{self._loads}")
+            self._cfg, self._probe = parallelize(pipe, adapter, self.group)
         self.load_s = time.perf_counter() - started
         log.info("loaded %s in %.1f s", spec.id, self.load_s)
         self._key, self._pipe, self._plan = key, pipe, p
@@ -199,6 +243,7 @@ class Engine:
         if self._pipe is None:
             return
         self._key = self._pipe = self._plan = None
+        self._cfg, self._probe = [], None
         gc.collect()
         self.device.empty_cache()
 
@@ -214,8 +259,11 @@ class Engine:
         folder = None if warm else ensure_weights(spec, self.settings)
         # A mode's own files (upsampler, distilled weights): checked before anything loads.
         files = adapter.mode_files(spec, request, folder or model_dir(spec, self.settings))
-        p = self.plan(request)  # does not fit: refuse before anything starts
+        p = self._run_plan(spec, request)  # does not fit: refuse before anything starts
         steps = adapter.total_steps(spec, request)
+        self.stopped_by = None
+        if self.group is not None:
+            progress = self._agreeing(progress)
         if progress:
             progress(Progress("loading", 0, steps, None, None))
         pipe = self.pipeline(spec, p, files=files, folder=folder)
@@ -226,7 +274,20 @@ class Engine:
         generator = torch.Generator(device="cpu").manual_seed(request.seed)
         # I2VGen-XL samples its image latents from the global generator, not `generator`.
         torch.manual_seed(request.seed)
-        ctx = RunContext(self.device, generator, tracker, decode_chunk=p.decode_chunk, files=files)
+        cfg_position = 0
+        if self.group is not None:
+            cfg_position = self.group.cfg_position
+            for wrapper in self._cfg:
+                wrapper.begin(adapter.uses_cfg(request))
+            self._probe.reset()
+        ctx = RunContext(
+            self.device,
+            generator,
+            tracker,
+            decode_chunk=p.decode_chunk,
+            files=files,
+            cfg_position=cfg_position,
+        )
         self.device.reset_peak_memory_stats()
         started = time.perf_counter()
         oom: str | None = None
@@ -250,6 +311,7 @@ class Engine:
         per_step = (time.perf_counter() - tracker.started) / max(tracker.step, 1) if tracker.step else None
         if output.notes:
             p = replace(p, notes=p.notes + tuple(output.notes))
+        cards = self._card_report(pipe, per_step) if self.group is not None else None
         return Result(
             output=output,
             plan=p,
@@ -259,7 +321,43 @@ class Engine:
             peak_mib=peak,
             steps=steps,
             weights_read_bytes=output.weights_read_bytes,
+            cards=cards,
         )
+
+    def _card_report(self, pipe: Any, per_step: float | None) -> list[dict[str, Any]]:
+        """What every card of the group held in this run (a gather: every card calls it)."""
+        from i2v.parallel.shard import weights_bytes
+
+        mine = {
+            "rank": self.group.rank,
+            "device": str(self.device.torch_device()),
+            "weights_bytes": weights_bytes(pipe),
+            "shard_tokens": self._probe.tokens,
+            "shard_bytes": self._probe.bytes,
+            "peak_bytes": int(self.device.max_memory_allocated()),  # on the CPU: the process's peak RSS
+            "seconds_per_step": per_step,
+        }
+        return self.group.gather(mine)
+
+    def _agreeing(self, progress: ProgressFn | None) -> ProgressFn:
+        """`progress` (rank 0's: it may raise to cancel or drain) followed by rank 0's verdict, so every
+        card leaves the pipeline at the same step (`GroupStop` on the others) instead of waiting in a
+        collective for a card that left."""
+        group = self.group
+
+        def step(p: Progress) -> None:
+            stop: BaseException | None = None
+            if progress is not None:
+                try:
+                    progress(p)
+                except Exception as exc:  # noqa: BLE001 - re-raised after the others are told
+                    stop = exc
+            group.step_verdict(None if stop is None else type(stop).__name__)
+            if stop is not None:
+                self.stopped_by = type(stop).__name__
+                raise stop
+
+        return step
 
     def _memory_mib(self) -> int | None:
         try:

@@ -13,6 +13,8 @@ attribute (each `WeightsError`, provision's `EnvWriteError`) keeps that code.
 | 3-10 | weights_invalid   | weights corrupt, truncated, gated, refused, unreachable (`i2v fetch`) |
 | 4    | does_not_fit      | the planner refused: no strategy fits the device                    |
 | 5    | out_of_memory     | the device ran out of memory during the run (memory was freed)     |
+| 2    | invalid_request   | the model cannot split one job over the cards asked for             |
+| 11   | worker_lost       | a card of a job's group failed or timed out (the group is restarted) |
 | 1    | internal_error    | anything else (with the traceback in the log)                        |
 """
 
@@ -41,6 +43,8 @@ ERRORS: tuple[ErrorKind, ...] = (
     ErrorKind("i2v.weights.errors:WeightsError", 9, "weights_invalid"),
     ErrorKind("i2v.planner:PlanRefusedError", 4, "does_not_fit"),
     ErrorKind("i2v.engine:DeviceOutOfMemoryError", 5, "out_of_memory"),
+    ErrorKind("i2v.parallel.layout:LayoutError", 2, "invalid_request"),
+    ErrorKind("i2v.parallel.group:GroupBrokenError", 11, "worker_lost"),
 )
 
 

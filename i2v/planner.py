@@ -17,16 +17,25 @@ storage) and where the preset allows it (fast, standard; never hq). Within a run
 decode chunk that fits (up to what pays off) is taken. The first rung whose predicted peak fits
 `headroom x free memory` wins. A request that fits nowhere raises `PlanRefusedError` listing smaller
 requests that would fit.
+
+One job over several cards (`layout`, i2v.parallel): every card holds all the weights (context
+parallelism splits the sequence, not the model) and its share of the denoising phases' activations:
+the latent tokens over the context-parallel degree, and one of the two CFG passes under CFG parallel.
+Each card encodes and decodes the whole video. Such a job runs all-resident, with no cache hooks (a
+cache that skips a step on one card and not another would leave the others waiting in a collective)
+and no compile.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from i2v.catalogue.spec import ModelSpec
 from i2v.memory.model import PhaseEstimate
 from i2v.memory.phases import DTYPE_BYTES, PhaseSetting
+from i2v.parallel.layout import Layout
 from i2v.request import GenerationRequest, resolve
 
 MIB = 1024 * 1024
@@ -63,6 +72,16 @@ class DeviceBudget:
     compute_capability: str | None = None
     chip: str | None = None
     attention_backends: tuple[str, ...] = ()
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> DeviceBudget:
+        """A budget a worker row holds (`to_json`); ValueError/TypeError when it is not one."""
+        fields = json.loads(text)
+        fields["attention_backends"] = tuple(fields.get("attention_backends", ()))
+        return cls(**fields)
 
     @property
     def supports_bf16(self) -> bool:
@@ -117,6 +136,8 @@ class Plan:
     attention: str | None = None  # diffusers attention backend for the denoisers (None: its default)
     denoiser_calls: int = 0  # denoiser forwards per video (steps x guidance passes)
     phases: tuple[PhasePeak, ...] = ()
+    cards: int = 1
+    layout: str = "1 card"  # Layout.describe() of the cards one job runs on
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -139,11 +160,14 @@ class Plan:
             levers.append(f"attention {self.attention}")
         if self.denoiser_calls:
             levers.append(f"{self.denoiser_calls} denoiser calls")
+        if self.cards > 1:
+            levers.append(self.layout)
         phases = ", ".join(f"{p.name} {p.peak_mib / 1024:.1f}" for p in self.phases)
+        per = " a card" if self.cards > 1 else ""
         return (
             f"{self.model} on {self.device}: "
             + ", ".join(levers)
-            + f"; predicted peak {self.predicted_peak_mib / 1024:.1f} GiB of {self.budget_mib / 1024:.1f} GiB"
+            + f"; predicted peak{per} {self.predicted_peak_mib / 1024:.1f} GiB of {self.budget_mib / 1024:.1f} GiB"
             + (f" (GiB per phase: {phases})" if phases else "")
         )
 
@@ -240,18 +264,24 @@ def phase_peaks(
     forward_chunking: bool = False,
     fp8: bool = False,
     device_factors: bool = True,
+    layout: Layout | None = None,
 ) -> tuple[PhasePeak, ...]:
-    """Each phase's predicted peak (MiB) on one rung. ``device_factors=False`` leaves out what only a
-    real accelerator adds: the fake-tensor figure, which `i2v plan --measure` and the tests compare."""
+    """Each phase's predicted peak (MiB) on one rung (one card's, over `layout`). ``device_factors=False``
+    leaves out what only a real accelerator adds: the fake-tensor figure, which `i2v plan --measure` and
+    the tests compare."""
     setting = PhaseSetting(dtype, decode_chunk, vae_tiling, forward_chunking, fp8)
     weights = weights_mib(spec, dtype, fp8)
     overhead = spec.memory.overhead_mib
+    share = layout.context * layout.cfg if layout is not None else 1
     peaks = []
     for phase in spec.adapter.phases(spec, request, setting):
         resident = spec.adapter.phase_weights_mib(spec, request, phase, weights, strategy)
         factor = phase.device_factor if device_factors else 1.0
-        peak = (resident + phase.activations_mib) * factor + overhead
-        peaks.append(PhasePeak(phase.name, int(peak), int(resident), int(phase.activations_mib), factor))
+        activations = (
+            phase.activations_mib / share if phase.name.startswith("denoise") else phase.activations_mib
+        )
+        peak = (resident + activations) * factor + overhead
+        peaks.append(PhasePeak(phase.name, int(peak), int(resident), int(activations), factor))
     return tuple(peaks)
 
 
@@ -266,8 +296,9 @@ def predict_peak_mib(
     forward_chunking: bool = False,
     fp8: bool = False,
     device_factors: bool = True,
+    layout: Layout | None = None,
 ) -> float:
-    """The request's predicted device peak: its largest phase."""
+    """The request's predicted device peak (one card's, over `layout`): its largest phase."""
     peaks = phase_peaks(
         spec,
         request,
@@ -278,6 +309,7 @@ def predict_peak_mib(
         forward_chunking=forward_chunking,
         fp8=fp8,
         device_factors=device_factors,
+        layout=layout,
     )
     return float(max(p.peak_mib for p in peaks))
 
@@ -318,10 +350,13 @@ def _rungs(spec: ModelSpec, strategy: str, fp8: bool) -> list[_Rung]:
     return rungs
 
 
-def _rungs_for(spec: ModelSpec, strategy: str, budget: DeviceBudget, fp8: bool) -> list[_Rung]:
-    # On the CPU the "device" is host memory: offloading to it again saves nothing.
+def _rungs_for(
+    spec: ModelSpec, strategy: str, budget: DeviceBudget, fp8: bool, cards: int = 1
+) -> list[_Rung]:
+    # On the CPU the "device" is host memory: offloading to it again saves nothing. A job over several
+    # cards runs resident (offload hooks under context-parallel hooks are not something diffusers tests).
     rungs = _rungs(spec, strategy, fp8)
-    return [r for r in rungs if r.strategy == "resident"] if budget.kind == "cpu" else rungs
+    return [r for r in rungs if r.strategy == "resident"] if budget.kind == "cpu" or cards > 1 else rungs
 
 
 def _decode_chunks(spec: ModelSpec, frames: int) -> list[int]:
@@ -370,7 +405,12 @@ def plan(
     headroom: float = 0.9,
     suggest: bool = True,
     allow_compile: bool = False,
+    layout: Layout | None = None,
 ) -> Plan:
+    """How `request` runs on one card of `budget` (one card's share when `layout` spans several)."""
+    if layout is not None and layout.cards == 1:
+        layout = None
+    cards = layout.cards if layout is not None else 1
     if dtype not in DTYPES:
         raise ValueError(f"dtype {dtype!r} is not one of {', '.join(DTYPES)}")
     if strategy != "auto" and strategy not in STRATEGIES:
@@ -386,7 +426,7 @@ def plan(
     fp8 = fp8_allowed(spec, request, budget, chosen)
     notes: list[str] = list(request.notes)
     adapter = spec.adapter
-    for rung in _rungs_for(spec, strategy, budget, fp8):
+    for rung in _rungs_for(spec, strategy, budget, fp8, cards):
         if rung.strategy != "resident" and total_weights > budget.host_ram_mib * 0.9 and budget.kind != "cpu":
             note = (
                 f"{rung.strategy} skipped: host RAM {budget.host_ram_mib} MiB cannot hold "
@@ -406,15 +446,21 @@ def plan(
                 forward_chunking=rung.forward_chunking,
                 fp8=rung.fp8,
                 device_factors=budget.kind != "cpu",  # kernel workspaces of an accelerator
+                layout=layout,
             )
             peak = max(p.peak_mib for p in peaks)
             if peak > budget_mib:
                 continue
             preset = spec.running_preset(request)
             compiles = (
-                allow_compile and budget.kind == "cuda" and rung.strategy == "resident" and not rung.fp8
+                allow_compile
+                and budget.kind == "cuda"
+                and rung.strategy == "resident"
+                and not rung.fp8
+                and cards == 1
             )
-            cache = preset.cache if adapter.levers.cache_hooks and request.steps >= MIN_CACHE_STEPS else None
+            caches = adapter.levers.cache_hooks and request.steps >= MIN_CACHE_STEPS and cards == 1
+            cache = preset.cache if caches else None
             slowdown = SLOWDOWN[rung.strategy] * (FP8_SLOWDOWN if rung.fp8 else 1.0)
             slowdown *= CHUNKING_SLOWDOWN if rung.forward_chunking else 1.0
             return Plan(
@@ -437,8 +483,10 @@ def plan(
                 attention=attention_backend(spec, request, budget),
                 denoiser_calls=adapter.denoiser_calls(spec, request),
                 phases=peaks,
+                cards=cards,
+                layout=layout.describe() if layout is not None else "1 card",
             )
-    rungs = _rungs_for(spec, strategy, budget, fp8) or _rungs(spec, strategy, fp8)
+    rungs = _rungs_for(spec, strategy, budget, fp8, cards) or _rungs(spec, strategy, fp8)
 
     def leanest_of(candidates: list[_Rung]) -> float:
         return min(
@@ -451,6 +499,7 @@ def plan(
                 vae_tiling=r.vae_tiling,
                 forward_chunking=r.forward_chunking,
                 fp8=r.fp8,
+                layout=layout,
             )
             for r in candidates
         )
@@ -469,11 +518,19 @@ def plan(
         )
     else:
         message += f"; even the leanest strategy needs {leanest / 1024:.1f} GiB ({chosen})"
-    suggestions = _suggestions(spec, request, budget, chosen, strategy, headroom) if suggest else []
+    if layout is not None:
+        message += f" (a card's share over {layout.describe()})"
+    suggestions = _suggestions(spec, request, budget, chosen, strategy, headroom, layout) if suggest else []
     raise PlanRefusedError(message, suggestions)
 
 
-def plan_for(spec: ModelSpec, request: GenerationRequest, budget: DeviceBudget, settings: Any) -> Plan:
+def plan_for(
+    spec: ModelSpec,
+    request: GenerationRequest,
+    budget: DeviceBudget,
+    settings: Any,
+    layout: Layout | None = None,
+) -> Plan:
     """The plan under the runtime's settings (dtype, strategy, headroom, compile): the one call the engine
     makes before it runs and the API makes before it admits, so the stored plan is the plan that runs."""
     return plan(
@@ -484,6 +541,7 @@ def plan_for(spec: ModelSpec, request: GenerationRequest, budget: DeviceBudget, 
         strategy=settings.strategy,
         headroom=settings.memory_headroom,
         allow_compile=settings.compile == "auto",
+        layout=layout,
     )
 
 
@@ -494,6 +552,7 @@ def _suggestions(
     dtype: str,
     strategy: str,
     headroom: float,
+    layout: Layout | None = None,
 ) -> list[str]:
     """Smaller requests that fit: fewer frames, a smaller size, another preset."""
     c = spec.constraints
@@ -519,7 +578,14 @@ def _suggestions(
     for label, candidate in candidates:
         try:
             p = plan(
-                spec, candidate, budget, dtype=dtype, strategy=strategy, headroom=headroom, suggest=False
+                spec,
+                candidate,
+                budget,
+                dtype=dtype,
+                strategy=strategy,
+                headroom=headroom,
+                suggest=False,
+                layout=layout,
             )
         except (PlanRefusedError, ValueError):
             continue

@@ -41,6 +41,21 @@ class Settings(BaseSettings):
         0.9, gt=0.1, le=1.0, description="Fraction of free device memory a plan may use."
     )
     workers_per_device: int = Field(1, ge=1, le=8, description="Worker processes per device.")
+    cards_per_job: Literal["auto", "1", "2", "4", "8"] = Field(
+        "auto",
+        description="Cards one job runs on (a worker group: CFG parallel, then Ulysses/ring context "
+        "parallel); auto: as many as the model can use while each card keeps 4096 latent tokens "
+        "(latency), else 1 (throughput); on the CPU always 1 unless set.",
+    )
+    collective_timeout_s: float = Field(
+        120.0,
+        gt=0,
+        description="How long a card of a group waits for the others in one collective before the group "
+        "counts as broken (restarted, its job requeued); never a hang.",
+    )
+    node_name: str = Field(
+        "", description="This host's name in the job store's worker rows; empty: the machine's host name."
+    )
     host: str = Field("0.0.0.0", description="Address the HTTP server binds.")
     port: int = Field(8000, ge=1, le=65535, description="Port the HTTP server listens on.")
     models_dir: Path = Field(
@@ -59,6 +74,12 @@ class Settings(BaseSettings):
         "tens of seconds once per shape, so off until `i2v bench` shows the gain on your device.",
     )
     log_every_steps: int = Field(10, ge=1, description="Log device memory every N denoising steps.")
+
+    def host_name(self) -> str:
+        """`node_name`, else the machine's host name (what worker rows and ids say)."""
+        import socket
+
+        return self.node_name or socket.gethostname()
 
     @field_validator("visible_devices")
     @classmethod

@@ -9,6 +9,13 @@ served model ("ready", or "failed" with the reason) -> claim, run, finish, repea
 thread renews the worker row and the running job's lease every third of the lease. SIGTERM or
 SIGINT: stop claiming; a running job may finish within `drain_grace_s`, else it is handed back to
 the queue at its next step (attempt unchanged) and the process exits 0.
+
+A worker started with a card group's rendezvous (I2V_GROUP_*, by the supervisor) is rank 0 of that
+group: it alone talks to the store and writes results, and it runs every warm-up and job on all the
+group's cards (`i2v.parallel.follower.lead`), sending `Idle` while it waits so the other cards' waits
+never time out. When the group breaks (a card died, hung past the collective timeout, or ended a job
+differently), the job is failed with rank 0's own error if it had one, otherwise left for the
+supervisor to requeue, and the process exits with `EXIT_GROUP_BROKEN` so the group is restarted.
 """
 
 from __future__ import annotations
@@ -19,12 +26,10 @@ import json
 import logging
 import os
 import signal
-import socket
 import threading
 import time
 import traceback
 import uuid
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +43,7 @@ from i2v.jobs.paths import (
     upload_paths,
     video_path,
 )
+from i2v.parallel.group import Idle, Job, Stop, Warm
 
 log = logging.getLogger("i2v.worker")
 PROGRESS_EVERY_S = 0.25
@@ -51,10 +57,10 @@ class Drained(Exception):
     """The grace period ran out while draining; raised from the step callback."""
 
 
-def die_with_parent() -> None:
-    """Ask the kernel to SIGTERM us when the supervisor dies (Linux), so no worker outlives it."""
+def die_with_parent(sig: int = signal.SIGTERM) -> None:
+    """Ask the kernel to send `sig` when the supervisor dies (Linux), so no worker outlives it."""
     with contextlib.suppress(Exception):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        ctypes.CDLL(None, use_errno=True).prctl(1, sig)  # PR_SET_PDEATHSIG
 
 
 def rss_mib() -> int | None:
@@ -75,17 +81,20 @@ class Worker:
         worker_id: str | None = None,
         slot: str | None = None,
         store: JobStore | None = None,
+        engine: Any = None,
     ):
         self.settings = settings
         self.slot = slot or settings.device
-        self.id = worker_id or f"{socket.gethostname()}-{self.slot}-{uuid.uuid4().hex[:8]}"
+        self.id = worker_id or f"{settings.host_name()}-{self.slot}-{uuid.uuid4().hex[:8]}"
         self.store = store or JobStore.from_settings(settings)
         self.outputs = settings.outputs_path()
         self.stopping = threading.Event()
         self.deadline = float("inf")
         self.job_id: str | None = None
         self.parent = os.getppid()
-        self.engine: Any = None
+        self.engine: Any = engine  # built by the warm-up from the settings unless given (tests)
+        self.group: Any = None  # i2v.parallel.group.Group when this worker is rank 0 of a card group
+        self.passed: dict[str, float] = {}  # job id -> when this worker passed it to a card that fits
 
     # --- process lifecycle -------------------------------------------------------------------------
 
@@ -95,12 +104,38 @@ class Worker:
             self.stopping.set()
 
     def run(self) -> int:
+        from i2v.parallel.group import EXIT_GROUP_BROKEN, GroupBrokenError
+
         signal.signal(signal.SIGTERM, self.stop)
         signal.signal(signal.SIGINT, self.stop)
+        self.register()
+        beat = threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True)
+        beat.start()
+        code = 0
+        try:
+            self._join_group()
+            self.warm_up()
+            self._loop()
+            if self.group is not None:
+                self.group.send(Stop())
+        except GroupBrokenError as exc:
+            log.error("worker %s: its card group broke (%s); exiting for a restart", self.id, exc)
+            code = EXIT_GROUP_BROKEN
+        finally:
+            self.stopping.set()
+            beat.join(timeout=5)
+            with contextlib.suppress(Exception):
+                self.store.set_worker(self.id, state="gone", job_id=None, seen_at=time.time())
+            self.store.dispose()
+            if self.group is not None:
+                self.group.close()
+        return code
+
+    def register(self) -> None:
         self.store.create_schema()
         self.store.register_worker(
             self.id,
-            host=socket.gethostname(),
+            host=self.settings.host_name(),
             pid=os.getpid(),
             slot=self.slot,
             state="starting",
@@ -108,31 +143,41 @@ class Worker:
             error=None,
             job_id=None,
         )
-        beat = threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True)
-        beat.start()
-        try:
-            self._warm_up()
-            self._loop()
-        finally:
-            self.stopping.set()
-            beat.join(timeout=5)
-            with contextlib.suppress(Exception):
-                self.store.set_worker(self.id, state="gone", job_id=None, seen_at=time.time())
-            self.store.dispose()
-        return 0
 
-    def _warm_up(self) -> None:
+    def _join_group(self) -> None:
+        from i2v.devices import select_device
+        from i2v.parallel.group import Group, Rendezvous
+
+        rendezvous = Rendezvous.from_env()
+        if rendezvous is None:
+            return
+        device = select_device(None if self.settings.device == "auto" else self.settings.device)
+        self.group = Group(rendezvous, device).start()
+
+    def warm_up(self) -> None:
         from i2v import catalogue
-        from i2v.engine import Engine
+        from i2v.engine import Engine, ensure_weights
+        from i2v.parallel.follower import WEIGHTS_READY, lead
+        from i2v.parallel.group import GroupBrokenError
         from i2v.request import resolve
 
-        self.engine = Engine(self.settings)
+        if self.engine is None:
+            self.engine = Engine(self.settings, group=self.group)
         spec = catalogue.get(self.settings.model)
         try:
             budget = self.engine.budget(spec)
-            self.store.set_worker(self.id, budget=json.dumps(asdict(budget)))
+            self.store.set_worker(self.id, budget=budget.to_json())
             request = resolve(spec, self.settings.preset)
-            self.engine.pipeline(spec, self.engine.plan(request))
+            if self.group is None:
+                self.engine.warm(request)
+            else:
+                try:
+                    ensure_weights(spec, self.settings)  # once, before any other card reads them
+                finally:
+                    self.group.signal(WEIGHTS_READY)
+                lead(self.group, self.engine, Warm(request.to_dict()))
+        except GroupBrokenError:
+            raise
         except Exception as exc:  # noqa: BLE001 - reported on /health/ready; the worker keeps serving
             log.error("worker %s could not load %s: %s", self.id, spec.id, exc)
             self.store.set_worker(self.id, state="failed", error=f"{type(exc).__name__}: {exc}")
@@ -150,12 +195,14 @@ class Worker:
                 if time.monotonic() - last_reap > self.settings.lease_s / 2:
                     remove_uploads(self.outputs, self.store.requeue_lost())
                     last_reap = time.monotonic()
-                job = self.store.claim(self.id)
+                job = self.claim()
             except Exception as exc:  # noqa: BLE001 - a database hiccup must not throw away a warm pipeline
                 log.warning("worker %s: the job store failed (%s); retrying", self.id, exc)
+                self._idle()
                 self.stopping.wait(1.0)
                 continue
             if job is None:
+                self._idle()
                 self.stopping.wait(self.settings.poll_interval_s)
                 continue
             self.job_id = job["id"]
@@ -164,18 +211,42 @@ class Worker:
             finally:
                 self.job_id = None
 
+    def claim(self) -> dict[str, Any] | None:
+        """The next queued job for this worker: jobs it passed on to a card that fits are left to the
+        others for one lease; after that it looks again (the other card may have gone or filled up)."""
+        now = time.monotonic()
+        self.passed = {j: t for j, t in self.passed.items() if now - t < self.settings.lease_s}
+        return self.store.claim(self.id, skip=self.passed)
+
+    def _idle(self) -> None:
+        """Tell the group's other cards that rank 0 is alive and has nothing for them."""
+        if self.group is not None:
+            self.group.send(Idle())
+
     def _heartbeat(self) -> None:
         every = self.settings.lease_s / 3
         while not self.stopping.wait(every):
             try:
-                self.store.heartbeat(self.id, self.job_id, rss_mib=rss_mib())
+                self.beat()
             except Exception as exc:  # noqa: BLE001 - a busy database must not kill the worker
                 log.warning("heartbeat failed: %s", exc)
+
+    def beat(self) -> None:
+        """Renew the row and the running job's lease; while idle, also what this card could hold now
+        (another process may have taken or freed memory on it), which the other workers place by."""
+        fields: dict[str, Any] = {"rss_mib": rss_mib()}
+        if self.job_id is None and self.engine is not None:
+            from i2v import catalogue
+
+            fields["budget"] = self.engine.budget(catalogue.get(self.settings.model)).to_json()
+        self.store.heartbeat(self.id, self.job_id, **fields)
 
     # --- one job -----------------------------------------------------------------------------------
 
     def run_job(self, job: dict[str, Any]) -> None:
         from i2v.images import load_image
+        from i2v.parallel.follower import lead
+        from i2v.parallel.group import GroupBrokenError
         from i2v.request import GenerationRequest
 
         job_id = job["id"]
@@ -183,6 +254,8 @@ class Worker:
         try:
             request = GenerationRequest.from_dict(json.loads(job["params"]))
             self._check_paths(job, request)
+            if self._passed_on(job_id, request):
+                return
             image = None
             if job["image_path"]:  # "" when the mode runs without an image (ic-lora)
                 image = load_image(
@@ -190,12 +263,25 @@ class Worker:
                     max_bytes=self.settings.max_upload_bytes,
                     max_pixels=self.settings.max_image_pixels,
                 )
-            result = self.engine.generate(request, image, self._reporter(job_id))
+            if self.group is None:
+                result = self.engine.generate(request, image, self._reporter(job_id))
+            else:
+                result = lead(self.group, self.engine, Job(request.to_dict(), image), self._reporter(job_id))
             steps = result.steps  # every stage's steps (a two-stage mode runs more than `request.steps`)
             self._report(job_id, stage="encoding", step=steps, total_steps=steps, eta_s=0.0)
             extras = json.loads(job["extras"]) if job.get("extras") else {}
             info = self._write(result, out, request.fps, extras.get("extends"))
             info["weights_read_bytes"] = result.weights_read_bytes
+        except GroupBrokenError as broken:
+            own = getattr(broken, "own_error", None)
+            if own is not None and job_code(own) != INTERNAL_ERROR:
+                # Rank 0's own known failure (out of memory, a refused plan): the job fails with it. Anything
+                # else (a collective that timed out or lost its peer) is the group's, and the supervisor
+                # requeues the job (attempt + 1, up to max_attempts) when this process exits.
+                self._end(job, "failed", error_code=job_code(own), error_message=str(own)[:2000])
+            with contextlib.suppress(OSError):
+                out.unlink()
+            raise
         except JobCancelled:
             self._end(job, "cancelled")
         except Drained:
@@ -229,6 +315,31 @@ class Worker:
         for path in (out, *(preview_path(self.outputs, job_id, v) for v in PREVIEWS)):
             with contextlib.suppress(OSError):
                 path.unlink()
+
+    def _passed_on(self, job_id: str, request: Any) -> bool:
+        """Place the job before anything loads (i2v.jobs.placement): True when it went back to the
+        queue for another worker whose card fits; raises the planner's refusal when no card does."""
+        from i2v import catalogue
+        from i2v.jobs.placement import peers_serving, place, refusal
+
+        spec = catalogue.get(request.model)
+        layout = self.group.layout if self.group is not None else None
+        placement = place(
+            spec,
+            request,
+            self.engine.budget(spec),
+            lambda: peers_serving(self.store.live_workers(), spec.id, exclude=self.id),
+            self.settings,
+            layout=layout,
+        )
+        if placement.verdict == "refuse":
+            raise refusal(placement)
+        if placement.verdict == "run":
+            return False
+        log.info("worker %s passes job %s on: %s", self.id, job_id, placement.reason)
+        self.passed[job_id] = time.monotonic()
+        self.store.release(job_id, self.id)
+        return True
 
     def _check_paths(self, job: dict[str, Any], request: Any) -> None:
         """Every file the stored job names is one the API made: uploads, and LoRAs of the LoRA folder."""

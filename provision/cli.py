@@ -17,7 +17,7 @@ import typer
 from i2v import catalogue, hardware
 from i2v.output import Output, handle_errors
 from i2v.request import InvalidRequestError
-from provision import compose_override, environment, host
+from provision import compose_override, environment, host, roles
 from provision import doctor as doctor_mod
 from provision import image as image_mod
 from provision import mirrors as mirrors_mod
@@ -98,12 +98,16 @@ def plan(
     free: Annotated[
         bool, typer.Option("--free", help="Plan against free memory now instead of total memory.")
     ] = False,
+    cards: Annotated[str, typer.Option(help="Cards one job runs on: auto | 1 | 2 | 4 | 8.")] = "auto",
 ) -> None:
-    """The plan provision would apply: dtype, memory strategy, decode chunk, predicted peak."""
+    """The plan provision would apply: dtype, memory strategy, decode chunk, cards a job, predicted peak."""
     out = Output(json)
     report = _probe(None, with_docker=False)
     spec = catalogue.get(model) if model else host.recommend(report).spec
-    p = host.plan_for(spec, report, preset, use_free=free, height=height, width=width, frames=frames)
+    layout = host.job_layout(spec, report, preset, cards, height=height, width=width, frames=frames)
+    p = host.plan_for(
+        spec, report, preset, use_free=free, layout=layout, height=height, width=width, frames=frames
+    )
     out.result(p.to_dict(), lambda console: console.print(p.summary()))
 
 
@@ -116,6 +120,19 @@ def env(
     port: int | None = None,
     models_dir: ModelsDir = None,
     registry: str = host.DEFAULT_REGISTRY,
+    role: Annotated[
+        str, typer.Option(help="single | head (API + the PostgreSQL job store) | worker (workers only)")
+    ] = "single",
+    database_url: Annotated[
+        str | None, typer.Option(help="The shared job store (worker: the head's I2V_DATABASE_URL).")
+    ] = None,
+    shared_outputs: Annotated[
+        str | None,
+        typer.Option(help="Host folder every host mounts at /outputs (NFS/CPFS), same path on each."),
+    ] = None,
+    node_name: Annotated[
+        str | None, typer.Option(help="This host's name in the job store (default: hostname).")
+    ] = None,
     json: Json = False,
 ) -> None:
     """Write .env for this host (atomic, mode 0600, your own lines kept)."""
@@ -143,11 +160,22 @@ def env(
         registry=registry,
         existing=existing,
     )
+    extra, role_notes = roles.entries(
+        role,
+        host.profile(report),
+        existing,
+        database_url=database_url,
+        shared_outputs=shared_outputs,
+        node_name=node_name,
+    )
+    entries, notes = roles.merge(entries, extra), notes + role_notes
     text = render(entries, old)
     written = parse(text)
-    compose_override.render(report, written.get("I2V_VISIBLE_DEVICES", ""))  # a bad id fails before any write
+    compose_override.render(
+        report, written.get("I2V_VISIBLE_DEVICES", ""), role
+    )  # a bad id fails before any write
     changed = write_atomic(output, text)
-    override_note = compose_override.write(output, report, written.get("I2V_VISIBLE_DEVICES", ""))
+    override_note = compose_override.write(output, report, written.get("I2V_VISIBLE_DEVICES", ""), role)
     if override_note:
         notes.append(override_note)
     for note in notes:

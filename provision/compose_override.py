@@ -2,7 +2,8 @@
 
 An env file holds strings, and compose cannot expand one into a list, so the NPU device nodes of
 this host (`/dev/davinci<N>` per chip: ids can have gaps, a 300I Duo card has two chips) are
-written here for the `server-npu` service of compose.yaml, which already carries the manager, svm
+written here for the `server-npu` service of compose.yaml (`worker-npu` on a worker-only host, `provision
+env --role worker`), which already carries the manager, svm
 and hdc nodes and the driver mounts. When Docker has the Ascend Docker Runtime registered, the
 override switches the service to it instead: `runtime: ascend` with `ASCEND_VISIBLE_DEVICES`, and the
 static devices and driver mounts reset (the runtime adds its own).
@@ -37,7 +38,7 @@ _BASE_VOLUMES = (
     '      - {type: bind, source: "${I2V_MODELS_DIR:-./models}", target: /models, bind: {create_host_path: true}}\n'
     '      - {type: bind, source: "${I2V_LORAS_DIR:-./loras}", target: /loras, read_only: true, '
     "bind: {create_host_path: true}}\n"
-    "      - outputs:/outputs\n"
+    '      - "${I2V_SHARED_OUTPUTS:-outputs}:/outputs"\n'
     "      - jobs:/data\n"
 )
 
@@ -68,12 +69,17 @@ def gpu_ids(visible: str) -> list[str]:
     return ids
 
 
-def _render_cuda(report: HardwareReport, visible: str) -> str:
+def service_for(kind: str, role: str) -> str:
+    """The compose service this host's wiring goes to: the server, or a worker-only host's workers."""
+    return f"{'worker' if role == 'worker' else 'server'}-{kind}"
+
+
+def _render_cuda(report: HardwareReport, visible: str, service: str) -> str:
     entries = ", ".join(f'"{gpu}"' for gpu in gpu_ids(visible))
     return (
         f"{MARKER} Rerun it after changing cards.\n"
         f"# Host: {_describe(report)}. Your own changes belong in another file (docker compose -f ...).\n"
-        "services:\n  server-cuda:\n"
+        f"services:\n  {service}:\n"
         "    # One device_ids entry per GPU (I2V_VISIBLE_DEVICES): each entry becomes one CDI device name.\n"
         "    deploy:\n      resources:\n        reservations:\n          devices: !override\n"
         "            - driver: nvidia\n"
@@ -82,20 +88,21 @@ def _render_cuda(report: HardwareReport, visible: str) -> str:
     )
 
 
-def render(report: HardwareReport, visible: str | None = None) -> str | None:
+def render(report: HardwareReport, visible: str | None = None, role: str = "single") -> str | None:
     """The override's text for this host, or None when the host needs none. `visible`: the
-    I2V_VISIBLE_DEVICES written to .env (default: every device the host has)."""
+    I2V_VISIBLE_DEVICES written to .env (default: every device the host has); `role`: the host's
+    role (provision env --role), whose service gets the wiring."""
     kind = host.profile(report)
     if visible is None:
         visible = ",".join(str(i) for i in host.visible_ids(report))
     if kind == "cuda" and report.devices:
-        return _render_cuda(report, visible)
+        return _render_cuda(report, visible, service_for(kind, role))
     if kind != "npu":
         return None
     head = (
         f"{MARKER} Rerun it after changing cards.\n"
         f"# Host: {_describe(report)}. Your own changes belong in another file (docker compose -f ...).\n"
-        "services:\n  server-npu:\n"
+        f"services:\n  {service_for(kind, role)}:\n"
     )
     if ascend_runtime(report):
         ids = ",".join(str(i) for i in host.visible_ids(report))
@@ -126,10 +133,12 @@ def is_ours(path: Path) -> bool:
         return False
 
 
-def write(env_path: Path, report: HardwareReport, visible: str | None = None) -> str | None:
+def write(
+    env_path: Path, report: HardwareReport, visible: str | None = None, role: str = "single"
+) -> str | None:
     """Write, refresh or remove the override beside `env_path`; returns a note for the user, if any."""
     path = Path(env_path).parent / NAME
-    text = render(report, visible)
+    text = render(report, visible, role)
     if not is_ours(path):
         return (
             f"{path} is not provision's, left as is; this host's NPU wiring would be:\n{text}"

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from i2v import catalogue
 from i2v.catalogue.spec import ModelSpec
 from i2v.hardware import HardwareReport
+from i2v.parallel import Layout
 from i2v.planner import DeviceBudget, Plan, PlanRefusedError, plan
 from i2v.request import resolve
 from provision import cann
@@ -131,9 +132,27 @@ def plan_for(
     preset: str = "standard",
     *,
     use_free: bool = False,
+    layout: Layout | None = None,
     **fields: object,
 ) -> Plan:
-    return plan(spec, resolve(spec, preset, **fields), smallest_budget(report, use_free=use_free))
+    return plan(
+        spec, resolve(spec, preset, **fields), smallest_budget(report, use_free=use_free), layout=layout
+    )
+
+
+def job_layout(spec: ModelSpec, report: HardwareReport, preset: str, cards: str, **fields: object) -> Layout:
+    """How one job spreads over this host's cards under I2V_CARDS_PER_JOB=`cards` (i2v.parallel: auto
+    splits a job while each card keeps enough latent tokens, over as many cards as the family can use)."""
+    from i2v.devices import CudaDevice, NpuDevice
+    from i2v.parallel import cards_for, layout_for
+
+    kind = profile(report)
+    device_cls = {"cuda": CudaDevice, "npu": NpuDevice}.get(kind)
+    ring = device_cls is not None and device_cls.ring_attention_backend is not None
+    request = resolve(spec, preset, **fields)
+    available = max(len(visible_ids(report)), 1)
+    n = cards_for(cards, spec, request, kind=kind, available=available, ring_available=ring)
+    return layout_for(spec, n, ring_available=ring)
 
 
 def recommend(report: HardwareReport) -> Recommendation:

@@ -1,4 +1,5 @@
-"""Shared pytest wiring: hardware/slow/containers/browser markers are skipped unless enabled."""
+"""Shared pytest wiring: hardware/slow/containers/browser markers are skipped unless enabled; one real
+PostgreSQL server per test session for the tests that run against it (`postgres`, `database_url`)."""
 
 from __future__ import annotations
 
@@ -42,6 +43,36 @@ def fake_torch_npu():
 
     with fake.installed() as module:
         yield module
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A PostgreSQL server for the session (started on first use, stopped at the end, also after a
+    failure). Without the server binaries the PostgreSQL cases are skipped, except in CI (CI=true),
+    where `make test` installs them and their absence is an error."""
+    from pg_server import PostgresServer, find_bindir
+
+    bindir = find_bindir()
+    if bindir is None:
+        message = "no PostgreSQL server binaries (/usr/lib/postgresql/*/bin): apt-get install postgresql-15"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    pytest.importorskip("psycopg", reason="the job store's PostgreSQL driver: pip install -e '.[postgres]'")
+    server = PostgresServer(bindir).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    """A fresh, empty job-store database: a SQLite file, then a new database on the session's server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'jobs.db'}"
+    server = request.getfixturevalue("postgres")
+    return server.create_database(f"t_{abs(hash(request.node.nodeid)) % 10**12}")
 
 
 @pytest.fixture(autouse=True)

@@ -27,6 +27,8 @@ from collections.abc import Iterator
 
 import torch
 
+from i2v.devices import NpuDevice
+
 MIB = 1024 * 1024
 TOTAL_BYTES = 65536 * MIB  # 910B3: 64 GiB HBM
 USED_BYTES = 3392 * MIB  # runtime + context on an idle card (illustrative)
@@ -44,6 +46,7 @@ _CACHED_DETECTORS = (  # lru_cached "is torch_npu usable" checks that would othe
 def _build_npu_namespace(calls: list[str]) -> types.ModuleType:
     npu = types.ModuleType("torch.npu")
     peak = {"bytes": 0}
+    used: dict[int, int] = {}  # card index -> bytes another process holds there (tests set it)
 
     def record(name: str):
         def decorator(fn):
@@ -70,7 +73,8 @@ def _build_npu_namespace(calls: list[str]) -> types.ModuleType:
 
     @record("mem_get_info")
     def mem_get_info(device=None) -> tuple[int, int]:
-        return FREE_BYTES, TOTAL_BYTES
+        index = 0 if device is None else int(getattr(device, "index", device) or 0)
+        return FREE_BYTES - used.get(index, 0), TOTAL_BYTES
 
     @record("is_bf16_supported")
     def is_bf16_supported() -> bool:
@@ -105,6 +109,7 @@ def _build_npu_namespace(calls: list[str]) -> types.ModuleType:
     ):
         setattr(npu, fn.__name__, fn)
     npu._peak = peak  # tests may set a peak to see it reported
+    npu._used_by_others = used  # tests may fill a card, as another process on it would
     return npu
 
 
@@ -155,3 +160,15 @@ def installed() -> Iterator[FakeTorchNpu]:
         yield fake
     finally:
         uninstall()
+
+
+class NpuPolicyOnCpu(NpuDevice):
+    """The NPU class as it is (policy, dtype choice, OOM markers, memory and sync through torch.npu),
+    computing on CPU tensors. The `_native_npu` kernels exist only in the real torch_npu, so diffusers'
+    default attention is kept."""
+
+    attention_backend_name = None
+    unet_flash_attention = False
+
+    def torch_device(self, index: int | None = None) -> torch.device:
+        return torch.device("cpu")

@@ -1,5 +1,6 @@
 """Run `i2v serve` the way an operator does, for the service tests: a real subprocess listening on
-127.0.0.1:<free port>, a real SQLite file, real `i2v worker` processes running tiny pipelines on CPU.
+127.0.0.1:<free port>, a real SQLite file (or the PostgreSQL database given as `database_url`), real
+`i2v worker` processes running tiny pipelines on CPU.
 
 Each service runs in its own folder (its cwd, so no developer `.env` leaks in) and shares one
 models folder per test session, so every tiny model is built once.
@@ -108,10 +109,12 @@ class Service:
 
     # --- process -----------------------------------------------------------------------------------
 
+    command = "serve"
+
     def start(self, wait_ready: bool = True, timeout: float = 180) -> Service:
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "i2v", "serve"],
+            [sys.executable, "-m", "i2v", self.command],
             cwd=self.root,
             env=self.env,
             stdout=log,
@@ -142,6 +145,21 @@ class Service:
     @property
     def pid(self) -> int:
         return self.process.pid
+
+    @property
+    def db_url(self) -> str:
+        """The job store this service uses (its SQLite file unless `database_url` was given)."""
+        return self.env.get("I2V_DATABASE_URL") or f"sqlite:///{self.outputs / 'jobs.db'}"
+
+    def rows(self) -> dict[str, dict]:
+        """Every job row, read from the store directly (what survives the service)."""
+        from i2v.jobs import JobStore
+
+        store = JobStore(self.db_url)
+        try:
+            return {r["id"]: r for r in store.page(1000)}
+        finally:
+            store.dispose()
 
     def workers(self) -> list[int]:
         return children(self.pid)
@@ -196,3 +214,46 @@ class Service:
                 return job
             time.sleep(0.1)
         raise AssertionError(f"job {job_id} not in {states} after {timeout} s: {job}\n{self.log()}")
+
+
+class WorkerHost(Service):
+    """`i2v workers` as a worker-only host runs it: its own process tree and host name (`node_name`), the
+    shared job store and outputs folder, no HTTP. Ready once all its slots have a loaded worker."""
+
+    command = "workers"
+
+    def __init__(self, root: Path, models_dir: Path, slots: int, **settings: Any):
+        super().__init__(root, models_dir, **settings)
+        self.name, self.slots = settings["node_name"], slots
+
+    def live(self) -> list[dict[str, Any]]:
+        from sqlalchemy.exc import DBAPIError
+
+        from i2v.jobs import JobStore
+
+        store = JobStore(self.db_url)
+        try:
+            return [w for w in store.live_workers() if w["host"] == self.name]
+        except DBAPIError:  # no tables yet: the first process to start creates them
+            return []
+        finally:
+            store.dispose()
+
+    def wait_ready(self, timeout: float = 180) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"i2v workers exited with {self.process.returncode}:\n{self.log()}")
+            if len([w for w in self.live() if w["state"] in ("ready", "busy")]) >= self.slots:
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"{self.name} not ready after {timeout} s:\n{self.log()}")
+
+    def tree(self) -> list[int]:
+        """The supervisor and every process under it (a card group's followers included)."""
+        found, todo = [], [self.pid]
+        while todo:
+            pid = todo.pop()
+            found.append(pid)
+            todo += children(pid)
+        return found

@@ -63,9 +63,10 @@ def test_each_profile_fetches_then_serves(compose, profile):
     assert "i2v-healthcheck" in server["healthcheck"]["test"] and server["healthcheck"]["start_period"]
     assert server["restart"] == "unless-stopped" and server["shm_size"]
     assert server["env_file"] == [{"path": "${I2V_ENV_FILE:-.env}", "required": False}]
-    targets = {v["target"] if isinstance(v, dict) else v.split(":")[1] for v in server["volumes"]}
+    targets = {v["target"] if isinstance(v, dict) else v.split(":")[-1] for v in server["volumes"]}
     assert {"/models", "/outputs", "/data"} <= targets
-    assert server["environment"]["I2V_DATABASE_URL"] == "sqlite:////data/jobs.db"
+    # SQLite in the jobs volume unless .env names the shared store (provision env --role head|worker)
+    assert server["environment"]["I2V_DATABASE_URL"] == "${I2V_DATABASE_URL:-sqlite:////data/jobs.db}"
 
 
 class ComposeLoader(yaml.SafeLoader):
@@ -172,7 +173,12 @@ def test_override_switches_to_the_ascend_runtime_when_docker_has_it(atlas):
     assert "runtime: ascend\n" in text and 'ASCEND_VISIBLE_DEVICES: "0,1,2,3,4,5,6,7"' in text
     assert "devices: !reset []\n" in text and "volumes: !override\n" in text and "/dev/davinci" not in text
     # the replaced volume list keeps every volume compose.yaml gives the servers
-    for target in ("target: /models", "target: /loras, read_only: true", "outputs:/outputs", "jobs:/data"):
+    for target in (
+        "target: /models",
+        "target: /loras, read_only: true",
+        "${I2V_SHARED_OUTPUTS:-outputs}:/outputs",
+        "jobs:/data",
+    ):
         assert target in text, target
     assert "runtime: ascend" not in compose_override.render(atlas)
 

@@ -1,10 +1,10 @@
-"""The job store on a real SQLite file: exact admission across threads and processes, exclusive
-claims, leases and requeues, idempotency, cancellation, and the state invariant."""
+"""The job store on a real SQLite file and on a real PostgreSQL server (tests/pg_server.py): exact
+admission across threads and processes, exclusive claims, leases and requeues, idempotency,
+cancellation, and the state invariant."""
 
 from __future__ import annotations
 
 import multiprocessing
-import os
 import threading
 import time
 import uuid
@@ -31,21 +31,9 @@ def job(key: str | None = None, digest: str = "h") -> NewJob:
     )
 
 
-POSTGRES = os.environ.get("I2V_TEST_POSTGRES_URL")  # e.g. postgresql+psycopg://user@/db?host=/run/postgresql
-
-
-@pytest.fixture(params=["sqlite", "postgresql"] if POSTGRES else ["sqlite"])
-def url(request, tmp_path):
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'jobs.db'}"
-    from sqlalchemy import create_engine
-
-    from i2v.jobs.schema import metadata
-
-    engine = create_engine(POSTGRES)
-    metadata.drop_all(engine)  # each test starts from empty tables
-    engine.dispose()
-    return POSTGRES
+@pytest.fixture
+def url(database_url):
+    return database_url
 
 
 @pytest.fixture
@@ -104,6 +92,52 @@ def test_admission_is_exact_across_processes(url, store):
     for p in procs:
         p.join(60)
     assert sum(results.get() for _ in procs) == 25 and store.counts()["queued"] == 25
+
+
+ROUNDS, RACERS = 4, 8
+
+
+def _create_schema(url: str, barrier, results) -> None:
+    store = JobStore(url)
+    try:
+        for _ in range(ROUNDS):
+            barrier.wait()  # every racer is connected: go
+            try:
+                store.create_schema()
+                results.put("ok")
+            except Exception as exc:  # noqa: BLE001 - reported to the test
+                results.put(f"{type(exc).__name__}: {str(exc)[:200]}")
+            barrier.wait()  # the test drops the tables for the next round
+    finally:
+        store.dispose()
+
+
+def test_processes_starting_together_create_the_schema_once(url):
+    """API replicas and workers on several hosts all create the schema as they start (the race is
+    narrow, so it is run several rounds, each from empty)."""
+    from i2v.jobs.schema import metadata
+
+    context = multiprocessing.get_context("spawn")
+    barrier, results = context.Barrier(RACERS + 1, timeout=120), context.Queue()
+    procs = [context.Process(target=_create_schema, args=(url, barrier, results)) for _ in range(RACERS)]
+    for p in procs:
+        p.start()
+    store = JobStore(url)
+    outcomes = []
+    try:
+        for _ in range(ROUNDS):
+            barrier.wait()
+            barrier.wait()
+            outcomes += [results.get(timeout=60) for _ in procs]
+            assert store.counts() == dict.fromkeys(
+                ("queued", "running", "succeeded", "failed", "cancelled"), 0
+            )
+            metadata.drop_all(store.engine)
+    finally:
+        store.dispose()
+        for p in procs:
+            p.join(60)
+    assert outcomes == ["ok"] * ROUNDS * RACERS, [o for o in outcomes if o != "ok"][:3]
 
 
 def test_every_job_is_claimed_exactly_once(store):

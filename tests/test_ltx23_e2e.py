@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from fake_torch_npu import NpuPolicyOnCpu
 
 torch = pytest.importorskip("torch")
 
-from i2v.devices import CpuDevice, NpuDevice  # noqa: E402
+from i2v.devices import CpuDevice  # noqa: E402
 from i2v.devices.guard import NpuDtypeGuard  # noqa: E402
 from i2v.families.ltx2_official import MODES, ImageInput, Ltx23Request, ModelFiles  # noqa: E402
 from i2v.families.ltx2_official.components import WarmPolicy  # noqa: E402
@@ -170,13 +171,6 @@ def test_bad_request_is_refused_before_anything_loads(tiny):
             Ltx23Request(mode="audio-to-video", prompt="x", height=SIZE, width=SIZE, frames=FRAMES),
         )
     assert components.stats.state_dict_loads == 0 and not components.stats.builds
-
-
-class NpuPolicyOnCpu(NpuDevice):
-    """The NPU class as it is (policy, synchronize/empty_cache through torch.npu), computing on CPU."""
-
-    def torch_device(self, index: int = 0) -> torch.device:
-        return torch.device("cpu")
 
 
 @pytest.fixture(scope="module")

@@ -13,9 +13,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from fake_torch_npu import NpuPolicyOnCpu
 
 from i2v import catalogue
-from i2v.devices import NpuDevice
 from i2v.devices.guard import NpuDtypeGuard, UnsupportedOnNpuError, host_ops
 from i2v.engine import Engine
 from i2v.request import resolve
@@ -23,17 +23,6 @@ from i2v.settings import Settings
 
 # Lightricks' own backend runs its NPU-policy modes in tests/test_ltx23_e2e.py.
 TINY_IDS = [s.id for s in catalogue.all_specs() if s.tiny and s.backend == "diffusers"]
-
-
-class NpuPolicyOnCpu(NpuDevice):
-    """The NPU class as is (policy, dtype choice, OOM markers), computing on CPU tensors."""
-
-    def torch_device(self, index: int = 0) -> torch.device:
-        return torch.device("cpu")
-
-    # The kernels exist only in the real torch_npu: diffusers' default attention here.
-    attention_backend_name = None
-    unet_flash_attention = False
 
 
 def device_tensors(pipe):

@@ -1,6 +1,7 @@
 """The service across signals and restarts: SIGTERM drains (503 while draining, the running job
 finishes or goes back to the queue, exit 0, no orphan processes); a restart, graceful or after a
-kill -9 of everything, finds every job where it was and runs it."""
+kill -9 of everything, finds every job where it was and runs it. Each on a SQLite file and on a
+PostgreSQL database (`database_url`, tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,6 @@ import time
 
 import pytest
 from service_harness import Service, alive, record_figure
-
-from i2v.jobs import JobStore
 
 SMALL = {"model": "tiny-svd", "height": 32, "width": 32, "frames": 2, "steps": 1}
 LONG = {"model": "tiny-svd", "height": 64, "width": 64, "frames": 4, "steps": 100}
@@ -22,15 +21,17 @@ def models(tmp_path_factory):
 
 
 def rows(service: Service) -> dict[str, dict]:
-    store = JobStore(f"sqlite:///{service.outputs / 'jobs.db'}")
-    try:
-        return {r["id"]: r for r in store.page(1000)}
-    finally:
-        store.dispose()
+    return service.rows()
 
 
-def test_sigterm_drains_lets_the_running_job_finish_and_exits_clean(tmp_path, models):
-    service = Service(tmp_path / "svc", models, model="tiny-svd", drain_grace_s=120, lease_s=3).start()
+def backend(url: str) -> str:
+    return url.split(":", 1)[0].split("+")[0]
+
+
+def test_sigterm_drains_lets_the_running_job_finish_and_exits_clean(tmp_path, models, database_url):
+    service = Service(
+        tmp_path / "svc", models, model="tiny-svd", drain_grace_s=120, lease_s=3, database_url=database_url
+    ).start()
     try:
         with service.client() as client:
             job = service.submit(client, **LONG).json()
@@ -48,7 +49,7 @@ def test_sigterm_drains_lets_the_running_job_finish_and_exits_clean(tmp_path, mo
         service.stop(signal.SIGKILL)
     final = rows(service)[job["id"]]
     record_figure(
-        "sigterm_drain",
+        f"sigterm_drain/{backend(database_url)}",
         {
             "exit_code": code,
             "drain_s": round(drain_s, 2),
@@ -63,10 +64,11 @@ def test_sigterm_drains_lets_the_running_job_finish_and_exits_clean(tmp_path, mo
     assert not [pid for pid in tree if alive(pid)], "orphan processes"
 
 
-def test_restarts_keep_every_job_graceful_or_after_kill_9(tmp_path, models):
+def test_restarts_keep_every_job_graceful_or_after_kill_9(tmp_path, models, database_url):
     root = tmp_path / "svc"
+    common = dict(model="tiny-svd", lease_s=3, queue_size=8, database_url=database_url)
     # 1. SIGTERM with a short grace: the running job goes back to the queue, attempt unchanged.
-    first = Service(root, models, model="tiny-svd", drain_grace_s=0.5, lease_s=3, queue_size=8).start()
+    first = Service(root, models, drain_grace_s=0.5, **common).start()
     with first.client() as client:
         long_id = first.submit(client, **LONG).json()["id"]
         first.wait_job(client, long_id, states=("running",), until=lambda j: j["step"] >= 1)
@@ -81,7 +83,7 @@ def test_restarts_keep_every_job_graceful_or_after_kill_9(tmp_path, models):
     assert all(after_sigterm[i]["state"] == "queued" for i in queued)
 
     # 2. Start again, let the long job run, then kill -9 everything (serve and worker) mid-job.
-    second = Service(root, models, model="tiny-svd", drain_grace_s=0.5, lease_s=3, queue_size=8).start()
+    second = Service(root, models, drain_grace_s=0.5, **common).start()
     with second.client() as client:
         second.wait_job(client, long_id, states=("running",), until=lambda j: j["step"] >= 1)
     second.crash()
@@ -90,7 +92,7 @@ def test_restarts_keep_every_job_graceful_or_after_kill_9(tmp_path, models):
 
     # 3. Start once more: the expired lease puts the job back (attempt 2) and everything runs.
     restarted = time.monotonic()
-    third = Service(root, models, model="tiny-svd", lease_s=3, queue_size=8).start()
+    third = Service(root, models, **common).start()
     try:
         with third.client() as client:
             final = {i: third.wait_job(client, i, timeout=180) for i in [long_id, *queued]}
@@ -99,7 +101,7 @@ def test_restarts_keep_every_job_graceful_or_after_kill_9(tmp_path, models):
     finally:
         assert third.stop() == 0
     record_figure(
-        "restart",
+        f"restart/{backend(database_url)}",
         {
             "graceful_exit_s": round(graceful_exit_s, 2),
             "after_sigterm": {"long": "queued, attempt 1", "queued_jobs": len(queued)},
@@ -112,8 +114,10 @@ def test_restarts_keep_every_job_graceful_or_after_kill_9(tmp_path, models):
     assert final[long_id]["attempt"] == 2 and running == []
 
 
-def test_workers_do_not_outlive_a_killed_supervisor(tmp_path, models):
-    service = Service(tmp_path / "svc", models, model="tiny-svd", drain_grace_s=0.5, lease_s=3).start()
+def test_workers_do_not_outlive_a_killed_supervisor(tmp_path, models, database_url):
+    service = Service(
+        tmp_path / "svc", models, model="tiny-svd", drain_grace_s=0.5, lease_s=3, database_url=database_url
+    ).start()
     with service.client() as client:
         job = service.submit(client, **LONG).json()
         service.wait_job(client, job["id"], states=("running",), until=lambda j: j["step"] >= 1)
@@ -126,7 +130,8 @@ def test_workers_do_not_outlive_a_killed_supervisor(tmp_path, models):
         time.sleep(0.05)
     gone_s = time.monotonic() - killed
     record_figure(
-        "supervisor_killed", {"worker_exit_s": round(gone_s, 2), "job": rows(service)[job["id"]]["state"]}
+        f"supervisor_killed/{backend(database_url)}",
+        {"worker_exit_s": round(gone_s, 2), "job": rows(service)[job["id"]]["state"]},
     )
     assert not alive(worker)
     assert rows(service)[job["id"]]["state"] == "queued"  # handed back at its next step (grace 0.5 s)

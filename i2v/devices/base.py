@@ -96,14 +96,28 @@ class Device:
     attention_backend_name: ClassVar[str | None] = None
     unet_flash_attention: ClassVar[bool] = False
 
+    # The torch.distributed backend one job's cards talk over (i2v.parallel), and the diffusers attention
+    # backend whose forward returns the log-sum-exp ring attention needs (None: no ring here).
+    dist_backend: ClassVar[str] = "gloo"
+    ring_attention_backend: ClassVar[str | None] = None
+
+    def __init__(self, index: int = 0):
+        # Which of the visible devices this process computes on: 0, or its rank within a card group
+        # (a group sees all its cards: NCCL's IPC between ranks needs them visible to each process).
+        self.index = index
+
     def __repr__(self) -> str:
-        return f"{type(self).__name__}()"
+        return f"{type(self).__name__}({self.index})" if self.index else f"{type(self).__name__}()"
+
+    def at(self, index: int | None) -> int:
+        """`index`, or this device's own when None."""
+        return self.index if index is None else index
 
     # -- identity ---------------------------------------------------------------------------
-    def torch_device(self, index: int = 0) -> torch.device:
+    def torch_device(self, index: int | None = None) -> torch.device:
         import torch
 
-        return torch.device(self.kind, index)
+        return torch.device(self.kind, self.at(index))
 
     def is_available(self) -> bool:
         raise NotImplementedError
@@ -178,17 +192,17 @@ class Device:
         return tree_map(back, out)
 
     # -- memory -----------------------------------------------------------------------------
-    def mem_get_info(self, index: int = 0) -> tuple[int, int]:
+    def mem_get_info(self, index: int | None = None) -> tuple[int, int]:
         """(free_bytes, total_bytes) of the device's memory."""
         raise NotImplementedError
 
-    def max_memory_allocated(self, index: int = 0) -> int:
+    def max_memory_allocated(self, index: int | None = None) -> int:
         raise NotImplementedError
 
-    def reset_peak_memory_stats(self, index: int = 0) -> None:
+    def reset_peak_memory_stats(self, index: int | None = None) -> None:
         raise NotImplementedError
 
-    def synchronize(self, index: int = 0) -> None:
+    def synchronize(self, index: int | None = None) -> None:
         raise NotImplementedError
 
     def empty_cache(self) -> None:

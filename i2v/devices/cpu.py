@@ -21,7 +21,7 @@ class CpuDevice(Device):
     def device_count(self) -> int:
         return 1
 
-    def torch_device(self, index: int = 0) -> torch.device:
+    def torch_device(self, index: int | None = None) -> torch.device:
         import torch
 
         return torch.device("cpu")
@@ -29,20 +29,20 @@ class CpuDevice(Device):
     def preferred_dtype_name(self) -> str:
         return "float32"
 
-    def mem_get_info(self, index: int = 0) -> tuple[int, int]:
+    def mem_get_info(self, index: int | None = None) -> tuple[int, int]:
         """(MemAvailable, MemTotal): the host's view; a container's cgroup limit may be lower."""
         return read_meminfo()
 
-    def max_memory_allocated(self, index: int = 0) -> int:
+    def max_memory_allocated(self, index: int | None = None) -> int:
         """Peak resident set size of this process. The CPU allocator keeps no peak of its own."""
         import resource
 
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
 
-    def reset_peak_memory_stats(self, index: int = 0) -> None:
+    def reset_peak_memory_stats(self, index: int | None = None) -> None:
         """No-op: the kernel's peak RSS cannot be reset from inside the process."""
 
-    def synchronize(self, index: int = 0) -> None:
+    def synchronize(self, index: int | None = None) -> None:
         """No-op: CPU ops are synchronous."""
 
     def empty_cache(self) -> None:

@@ -27,6 +27,9 @@ class CudaDevice(Device):
     supports_streams: ClassVar[bool] = True
     autocast_dtype_names: ClassVar[tuple[str, ...]] = ("float16", "bfloat16", "float32")
     oom_markers: ClassVar[tuple[str, ...]] = ("CUDA out of memory",)
+    dist_backend: ClassVar[str] = "nccl"
+    # torch's cuDNN attention returns the log-sum-exp (diffusers 0.42.1 `_native_cudnn`; bf16/fp16 only).
+    ring_attention_backend: ClassVar[str | None] = "_native_cudnn"
 
     def is_available(self) -> bool:
         import torch
@@ -38,10 +41,10 @@ class CudaDevice(Device):
 
         return torch.cuda.device_count()
 
-    def compute_capability(self, index: int = 0) -> tuple[int, int]:
+    def compute_capability(self, index: int | None = None) -> tuple[int, int]:
         import torch
 
-        return tuple(torch.cuda.get_device_capability(index))  # type: ignore[return-value]
+        return tuple(torch.cuda.get_device_capability(self.at(index)))  # type: ignore[return-value]
 
     def preferred_dtype_name(self) -> str:
         return choose_dtype("cuda", compute_capability=self.compute_capability())
@@ -56,36 +59,36 @@ class CudaDevice(Device):
                 )
         return super().unsupported_dtype_reason(dtype)
 
-    def mem_get_info(self, index: int = 0) -> tuple[int, int]:
+    def mem_get_info(self, index: int | None = None) -> tuple[int, int]:
         import torch
 
-        free_bytes, total_bytes = torch.cuda.mem_get_info(index)
+        free_bytes, total_bytes = torch.cuda.mem_get_info(self.at(index))
         return int(free_bytes), int(total_bytes)
 
-    def max_memory_allocated(self, index: int = 0) -> int:
+    def max_memory_allocated(self, index: int | None = None) -> int:
         import torch
 
-        return int(torch.cuda.max_memory_allocated(index))
+        return int(torch.cuda.max_memory_allocated(self.at(index)))
 
-    def reset_peak_memory_stats(self, index: int = 0) -> None:
+    def reset_peak_memory_stats(self, index: int | None = None) -> None:
         import torch
 
-        torch.cuda.reset_peak_memory_stats(index)
+        torch.cuda.reset_peak_memory_stats(self.at(index))
 
-    def synchronize(self, index: int = 0) -> None:
+    def synchronize(self, index: int | None = None) -> None:
         import torch
 
-        torch.cuda.synchronize(index)
+        torch.cuda.synchronize(self.at(index))
 
     def empty_cache(self) -> None:
         import torch
 
         torch.cuda.empty_cache()
 
-    def torch_device(self, index: int = 0) -> torch.device:
+    def torch_device(self, index: int | None = None) -> torch.device:
         import torch
 
-        return torch.device("cuda", index)
+        return torch.device("cuda", self.at(index))
 
     def attention_backends(self) -> tuple[str, ...]:
         found = [

@@ -43,6 +43,9 @@ class NpuDevice(Device):
     oom_markers: ClassVar[tuple[str, ...]] = ("NPU out of memory",)
     attention_backend_name: ClassVar[str | None] = NPU_ATTENTION_BACKEND
     unet_flash_attention: ClassVar[bool] = True
+    dist_backend: ClassVar[str] = "hccl"
+    # diffusers 0.42.1's `_native_npu` forward raises on return_lse=True: Ulysses only, no ring attention.
+    ring_attention_backend: ClassVar[str | None] = None
 
     @staticmethod
     def _npu() -> Any:
@@ -65,11 +68,11 @@ class NpuDevice(Device):
     def device_count(self) -> int:
         return int(self._npu().device_count())
 
-    def torch_device(self, index: int = 0) -> torch.device:
+    def torch_device(self, index: int | None = None) -> torch.device:
         import torch
 
         self._npu()
-        return torch.device("npu", index)
+        return torch.device("npu", self.at(index))
 
     def preferred_dtype_name(self) -> str:
         return choose_dtype("npu", bf16_supported=bool(self._npu().is_bf16_supported()))
@@ -79,18 +82,18 @@ class NpuDevice(Device):
             return "bfloat16 is not supported on this NPU (310P and older); use float16 instead"
         return super().unsupported_dtype_reason(dtype)
 
-    def mem_get_info(self, index: int = 0) -> tuple[int, int]:
-        free_bytes, total_bytes = self._npu().mem_get_info(index)
+    def mem_get_info(self, index: int | None = None) -> tuple[int, int]:
+        free_bytes, total_bytes = self._npu().mem_get_info(self.at(index))
         return int(free_bytes), int(total_bytes)
 
-    def max_memory_allocated(self, index: int = 0) -> int:
-        return int(self._npu().max_memory_allocated(index))
+    def max_memory_allocated(self, index: int | None = None) -> int:
+        return int(self._npu().max_memory_allocated(self.at(index)))
 
-    def reset_peak_memory_stats(self, index: int = 0) -> None:
-        self._npu().reset_peak_memory_stats(index)
+    def reset_peak_memory_stats(self, index: int | None = None) -> None:
+        self._npu().reset_peak_memory_stats(self.at(index))
 
-    def synchronize(self, index: int = 0) -> None:
-        self._npu().synchronize(index)
+    def synchronize(self, index: int | None = None) -> None:
+        self._npu().synchronize(self.at(index))
 
     def empty_cache(self) -> None:
         self._npu().empty_cache()

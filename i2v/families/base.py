@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+from i2v.parallel.layout import CfgSplit
+
 if TYPE_CHECKING:
     from i2v.catalogue.assets import Asset
     from i2v.catalogue.spec import ModelSpec, Preset
@@ -61,6 +63,8 @@ class Levers:
     offload: tuple[OffloadStrategy, ...] = ("model-offload", "group-offload", "sequential-offload")
     fp8_weights: bool = False  # `enable_layerwise_casting` (float8 storage) on the denoisers
     cfg: CfgForm = "batch"
+    context_parallel: bool = False  # diffusers' `enable_parallelism` works on the denoisers (i2v.parallel)
+    cfg_parallel: bool = False  # the CFG pair (`cfg`) can run on two cards (i2v.parallel.shard.CfgParallel)
 
 
 @dataclass(frozen=True)
@@ -125,6 +129,7 @@ class RunContext:
     decode_chunk: int | None
     files: ModeFiles | None = None
     output_type: str = "np"  # "pt" keeps frames as tensors (the fake-tensor measurement, i2v.memory)
+    cfg_position: int = 0  # which CFG pass this card computes first (i2v.parallel; 0 on one card)
 
 
 class MissingModeWeightsError(FileNotFoundError):
@@ -171,6 +176,24 @@ class FamilyAdapter:
     def total_steps(self, spec: ModelSpec, request: GenerationRequest) -> int:
         """Denoising steps the request runs in all (the progress total)."""
         return request.steps
+
+    @property
+    def cfg_split(self) -> CfgSplit:
+        """How the CFG pair splits over two cards: two forwards a step ("separate"), halves of the batch
+        ("batched"), or not at all ("none")."""
+        if not self.levers.cfg_parallel:
+            return "none"
+        return "separate" if self.levers.cfg == "passes" else "batched"
+
+    def attention_heads(self, spec: ModelSpec) -> int:
+        """Attention heads of the first denoiser (the Ulysses degree must divide them)."""
+        config = spec.architecture.component(self.denoiser_names[0]).config
+        heads = config.get("num_attention_heads")
+        return heads if isinstance(heads, int) else 1  # UNets: None or one per block; no context parallel
+
+    def uses_cfg(self, request: GenerationRequest) -> bool:
+        """Whether the pipeline runs a guided (conditional + unconditional) pass for ``request``."""
+        return request.guidance > 1.0
 
     def mode_files(self, spec: ModelSpec, request: GenerationRequest, folder: Path) -> ModeFiles | None:
         """Check the files the request's mode needs (raise `MissingModeWeightsError` naming them)."""
@@ -284,6 +307,27 @@ class FamilyAdapter:
 
         return apply(pipe, plan, device, self)
 
+    def context_parallel_plan(self, model: Any) -> dict[str, Any] | None:
+        """The context-parallel plan for one denoiser (None: the model class's own `_cp_plan`)."""
+        return None
+
+    def prepare_context_parallel(self, model: Any) -> None:
+        """Fix-ups a denoiser needs before diffusers' `enable_parallelism` (attention processors)."""
+
+    def cfg_pass_kwargs(self, kwargs: dict[str, Any], position: int) -> dict[str, Any]:
+        """Call arguments for the card that computes CFG pass ``position`` first ("separate" CFG).
+
+        Every card of a CFG pair runs the same pipeline loop; the card at position 1 gets the prompts
+        swapped, so its first forward of each step is the unconditional one (i2v.parallel.shard returns
+        each card both results in the pipeline's own order). Prompt encoding is symmetric in both.
+        """
+        if position == 0:
+            return kwargs
+        swapped = dict(kwargs)
+        swapped["prompt"] = kwargs.get("negative_prompt") or ""
+        swapped["negative_prompt"] = kwargs.get("prompt") or ""
+        return swapped
+
     # --- running --------------------------------------------------------------------------------------
 
     def call_kwargs(
@@ -314,6 +358,8 @@ class FamilyAdapter:
     ) -> Any:
         """The pipeline call(s) for ``request``; the pipeline's own output (`extract` pulls the frames)."""
         kwargs = self.call_kwargs(spec, request, image, ctx)
+        if ctx.cfg_position and self.cfg_split == "separate":
+            kwargs = self.cfg_pass_kwargs(kwargs, ctx.cfg_position)
         if self.levers.lora:
             from i2v.lora import activate
 
@@ -349,6 +395,7 @@ __all__ = [
     "AttentionHook",
     "Backend",
     "CfgForm",
+    "CfgSplit",
     "CompileMode",
     "FamilyAdapter",
     "Levers",

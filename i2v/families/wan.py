@@ -7,6 +7,11 @@ one). The denoisers take float8 layerwise casting. The fast presets of Wan 2.1 I
 LightX2V's 4-step distillation LoRAs (catalogue assets, in Wan's original key names, which diffusers'
 Wan LoRA loader converts; A14B: one LoRA per expert, ``transformer_2`` through
 ``load_into_transformer_2``).
+
+Several cards: the two CFG forwards run on two cards (the prompts swapped on the second,
+`FamilyAdapter.cfg_pass_kwargs`), the sequence is split over the rest with diffusers' own
+`WanTransformer3DModel._cp_plan` (the text and image tokens stay whole on every card: Wan 2.1's 257
+image tokens would not divide).
 """
 
 from __future__ import annotations
@@ -23,7 +28,14 @@ if TYPE_CHECKING:
 class Wan(FamilyAdapter):
     family: ClassVar[str] = "wan"
     levers: ClassVar[Levers] = Levers(
-        lora=True, vae_tiling=True, cache_hooks=True, compile="regional", fp8_weights=True, cfg="passes"
+        lora=True,
+        vae_tiling=True,
+        cache_hooks=True,
+        compile="regional",
+        fp8_weights=True,
+        cfg="passes",
+        context_parallel=True,
+        cfg_parallel=True,
     )
     denoiser_names: ClassVar[tuple[str, ...]] = ("transformer", "transformer_2")
 

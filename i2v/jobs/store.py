@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, case, func, insert, select, update
+from sqlalchemy import and_, case, func, insert, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -38,6 +38,7 @@ from i2v.jobs.schema import (
 )
 
 DURATION_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
+SCHEMA_LOCK_KEY = 0x1278_2D00  # pg_advisory_xact_lock key for creating the schema ("i2v" + 0)
 
 
 class QueueFullError(Exception):
@@ -90,14 +91,20 @@ class JobStore:
         return cls(settings.db_url(), lease_s=settings.lease_s, max_attempts=settings.max_attempts)
 
     def create_schema(self) -> None:
-        metadata.create_all(self.engine)
-        add_missing_columns(self.engine)
+        """Create the tables if missing, then add columns an older database lacks. Every API replica and
+        worker calls this as it starts, often at the same moment: the tables are made in one transaction
+        that holds the write lock (SQLite) or a transaction-scoped advisory lock (PostgreSQL, whose
+        concurrent CREATE TABLEs otherwise collide in pg_type)."""
         try:
             with self._write() as conn:
+                if conn.dialect.name == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+                metadata.create_all(conn)
                 if conn.execute(select(locks.c.name).where(locks.c.name == "admission")).first() is None:
                     conn.execute(insert(locks).values(name="admission"))
         except IntegrityError:
-            pass  # another process inserted it first
+            pass  # another process inserted the admission row first
+        add_missing_columns(self.engine)
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -228,12 +235,17 @@ class JobStore:
 
     # --- the worker side ---------------------------------------------------------------------------
 
-    def claim(self, worker_id: str) -> dict[str, Any] | None:
+    def claim(self, worker_id: str, skip: Collection[str] = ()) -> dict[str, Any] | None:
+        """The oldest queued job, now running on `worker_id`; `skip`: jobs this worker passed on
+        (another card fits them, i2v.jobs.placement), left for the others."""
         now = time.time()
+        queued = jobs.c.state == "queued"
+        if skip:
+            queued = queued & jobs.c.id.not_in(list(skip))
         with self._write() as conn:
             row = conn.execute(
                 select(jobs.c.id)
-                .where(jobs.c.state == "queued")
+                .where(queued)
                 .order_by(jobs.c.seq)
                 .limit(1)
                 .with_for_update(skip_locked=True)

@@ -7,7 +7,6 @@ reported, a torch-free probe stands in (`i2v.hardware`: NVML / nvidia-smi / npu-
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -26,7 +25,7 @@ def budget_from_workers(rows: list[dict[str, Any]]) -> DeviceBudget | None:
     for row in rows:
         if row.get("budget"):
             try:
-                budgets.append(DeviceBudget(**json.loads(row["budget"])))
+                budgets.append(DeviceBudget.from_json(row["budget"]))
             except (TypeError, ValueError):
                 continue
     return max(budgets, key=lambda b: b.free_mib) if budgets else None

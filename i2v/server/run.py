@@ -1,4 +1,6 @@
 """`i2v serve`: the API under uvicorn plus the supervised workers, with a graceful SIGTERM.
+`i2v workers`: the supervised workers alone (a worker host of a many-host deployment: no HTTP, the
+job store at I2V_DATABASE_URL, the outputs folder shared with the API hosts).
 
 On SIGTERM (or Ctrl-C) the service first drains while it still answers: new submissions and
 /health/ready get 503, the workers finish their running job within `drain_grace_s` or hand it back
@@ -91,4 +93,34 @@ def serve(settings: ServiceSettings | None = None) -> int:
         f"{len(supervisor.children)} worker(s)" if supervisor else "no workers started here",
     )
     server.run(sockets=[sock])
+    return 0
+
+
+def run_workers(settings: ServiceSettings | None = None) -> int:
+    """Supervise this host's workers until SIGTERM / SIGINT, then drain them; exit 0."""
+    from i2v.server.supervisor import Supervisor, worker_slots
+
+    settings = settings or ServiceSettings()
+    logging.basicConfig(
+        level=os.environ.get("I2V_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    store = JobStore.from_settings(settings)
+    store.create_schema()
+    (settings.outputs_path() / "videos").mkdir(parents=True, exist_ok=True)
+    supervisor = Supervisor(settings, store, worker_slots(settings))
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    log.info(
+        "%s: %d worker slot(s) on %s",
+        settings.host_name(),
+        len(supervisor.children),
+        store.engine.url.render_as_string(hide_password=True),
+    )
+    supervisor.start()
+    stop.wait()
+    log.warning("draining (grace %.0f s)", settings.drain_grace_s)
+    supervisor.drain(settings.drain_grace_s)
+    store.dispose()
     return 0

@@ -1,10 +1,16 @@
-"""Start one `i2v worker` process per device slot, restart the ones that die, drain them on exit.
+"""Start one `i2v worker` per device slot, restart the ones that die, drain them on exit.
 
 Torch-free: the device kind and ids come from the settings or the torch-free host probe, and each
 child gets the backend's visible-devices variable (`CUDA_VISIBLE_DEVICES`, `ASCEND_RT_VISIBLE_DEVICES`)
-so it sees exactly its device. Children run in their own session (a terminal's Ctrl-C reaches only
-`i2v serve`, which then drains them in order) and ask the kernel to SIGTERM them if the supervisor
+so it sees exactly its device(s). Children run in their own session (a terminal's Ctrl-C reaches only
+`i2v serve`, which then drains them in order) and ask the kernel to signal them if the supervisor
 dies, so none outlives it.
+
+With I2V_CARDS_PER_JOB above 1 a slot is a card group: consecutive cards run one job together
+(i2v.parallel), as `i2v worker` (rank 0: the store, the results) plus `python -m i2v.parallel.follower`
+for the other ranks, all seeing the group's cards. The group lives and dies as one: when any of its
+processes exits, the others are killed, the group's running job is requeued and the whole group is
+restarted; other slots keep serving.
 
 All spawning and reaping happens on one monitor thread. A child that exits unexpectedly has its
 running job requeued at once (attempt + 1; no need to wait for the lease) and is restarted after
@@ -16,14 +22,15 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
+
+from i2v.parallel.layout import Layout
 
 log = logging.getLogger("i2v.supervisor")
 KILL_MARGIN_S = 10.0
@@ -31,8 +38,9 @@ KILL_MARGIN_S = 10.0
 
 @dataclass(frozen=True)
 class Slot:
-    name: str  # "cpu", "cuda:0", "npu:3" (+ "#k" with several workers per device)
+    name: str  # "cpu", "cuda:0", "npu:3" (+ "#k" with several workers per device); "cuda:0+1+2+3" a group
     env: dict[str, str]
+    layout: Layout = Layout(1)  # the cards of the group (one process each)
 
 
 def worker_slots(settings: Any) -> list[Slot]:
@@ -48,8 +56,14 @@ def worker_slots(settings: Any) -> list[Slot]:
             kind = {"nvidia": "cuda", "ascend": "npu"}.get(report.vendor, "cpu")
     per = settings.workers_per_device
     if kind == "cpu":
-        return [Slot("cpu" if per == 1 else f"cpu#{k}", {"I2V_DEVICE": "cpu"}) for k in range(per)]
-    variable = {"cuda": CudaDevice, "npu": NpuDevice}[kind].visible_devices_env
+        layout = _layout(settings, "cpu", 1, ring=False)
+        suffix = f"x{layout.cards}" if layout.cards > 1 else ""
+        return [
+            Slot(("cpu" if per == 1 else f"cpu#{k}") + suffix, {"I2V_DEVICE": "cpu"}, layout)
+            for k in range(per)
+        ]
+    device_cls = {"cuda": CudaDevice, "npu": NpuDevice}[kind]
+    variable = device_cls.visible_devices_env
     seen = [d.index for d in report.devices] if report else []
     wanted = [int(i) for i in settings.visible_devices.split(",") if i] or seen
     if not wanted:
@@ -57,26 +71,68 @@ def worker_slots(settings: Any) -> list[Slot]:
             f"I2V_DEVICE={kind} but the host probe found no {kind} device; check the driver "
             f"(`provision doctor`) or set I2V_DEVICE=cpu"
         )
+    # Host ids as given when this process sees them; inside a container that was handed only these
+    # devices they are renumbered 0..n-1, so map by position.
+    logical = {
+        device_id: device_id if device_id in seen or len(seen) != len(wanted) else seen[position]
+        for position, device_id in enumerate(wanted)
+    }
+    layout = _layout(settings, kind, len(wanted), ring=device_cls.ring_attention_backend is not None)
+    if layout.cards > 1 and per > 1:
+        raise ValueError(
+            f"I2V_WORKERS_PER_DEVICE={per} with I2V_CARDS_PER_JOB={layout.cards}: a card group has one "
+            "process per card; set one of them to 1"
+        )
     slots = []
-    for position, device_id in enumerate(wanted):
-        # Host ids as given when this process sees them; inside a container that was handed only
-        # these devices they are renumbered 0..n-1, so map by position.
-        logical = device_id if device_id in seen or len(seen) != len(wanted) else seen[position]
+    groups = len(wanted) // layout.cards
+    for g in range(groups):
+        ids = wanted[g * layout.cards : (g + 1) * layout.cards]
+        env = {"I2V_DEVICE": kind, variable: ",".join(str(logical[i]) for i in ids)}  # type: ignore[dict-item]
+        if layout.cards > 1:
+            slots.append(Slot(f"{kind}:" + "+".join(map(str, ids)), env, layout))
+            continue
         for k in range(per):
-            name = f"{kind}:{device_id}" + (f"#{k}" if per > 1 else "")
-            slots.append(Slot(name, {"I2V_DEVICE": kind, variable: str(logical)}))  # type: ignore[dict-item]
+            slots.append(Slot(f"{kind}:{ids[0]}" + (f"#{k}" if per > 1 else ""), env))
+    for device_id in wanted[groups * layout.cards :]:  # cards left over serve a job each
+        log.warning(
+            "%s:%d is not part of a %d-card group; it runs one-card jobs", kind, device_id, layout.cards
+        )
+        slots.append(Slot(f"{kind}:{device_id}", {"I2V_DEVICE": kind, variable: str(logical[device_id])}))  # type: ignore[dict-item]
     return slots
+
+
+def _layout(settings: Any, kind: str, available: int, *, ring: bool) -> Layout:
+    """One job's cards under I2V_CARDS_PER_JOB for the served model (auto: its standard preset)."""
+    from i2v import catalogue
+    from i2v.parallel import cards_for, layout_for
+    from i2v.request import resolve
+
+    spec = catalogue.get(settings.model)
+    request = resolve(spec, settings.preset)
+    cards = cards_for(
+        settings.cards_per_job, spec, request, kind=kind, available=available, ring_available=ring
+    )
+    return layout_for(spec, cards, ring_available=ring)
 
 
 @dataclass
 class _Child:
+    """One slot's processes: the worker (rank 0) first, then a card group's other ranks."""
+
     slot: Slot
     worker_id: str = ""
-    process: subprocess.Popen | None = None
+    processes: list[subprocess.Popen] = field(default_factory=list)
     started: float = 0.0
     failures: int = 0
     restart_at: float = 0.0
     history: list[float] = field(default_factory=list)
+
+    @property
+    def process(self) -> subprocess.Popen | None:
+        return self.processes[0] if self.processes else None
+
+    def exited(self) -> subprocess.Popen | None:
+        return next((p for p in self.processes if p.poll() is not None), None)
 
 
 class Supervisor:
@@ -96,19 +152,34 @@ class Supervisor:
 
     def pids(self) -> list[int]:
         with self._lock:
-            return [c.process.pid for c in self.children if c.process and c.process.poll() is None]
+            return [p.pid for c in self.children for p in c.processes if p.poll() is None]
 
     def _spawn(self, child: _Child) -> None:
-        child.worker_id = f"{socket.gethostname()}-{child.slot.name}-{uuid.uuid4().hex[:8]}"
-        env = os.environ | child.slot.env
-        child.process = subprocess.Popen(
-            [*self.command, "--worker-id", child.worker_id, "--slot", child.slot.name],
-            env=env,
-            start_new_session=True,
-            stdin=subprocess.DEVNULL,
-        )
+        from i2v.parallel.group import Rendezvous, free_port, strip_env
+
+        child.worker_id = f"{self.settings.host_name()}-{child.slot.name}-{uuid.uuid4().hex[:8]}"
+        env = strip_env(dict(os.environ)) | child.slot.env
+        layout = child.slot.layout
+        rendezvous = None
+        if layout.cards > 1:
+            rendezvous = Rendezvous(
+                0, layout.cards, "127.0.0.1", free_port(), layout, self.settings.collective_timeout_s
+            )
+        commands = [[*self.command, "--worker-id", child.worker_id, "--slot", child.slot.name]]
+        commands += [[sys.executable, "-m", "i2v.parallel.follower"]] * (layout.cards - 1)
+        child.processes = []
+        for rank, command in enumerate(commands):
+            rank_env = env | (replace(rendezvous, rank=rank).env() if rendezvous else {})
+            child.processes.append(
+                subprocess.Popen(command, env=rank_env, start_new_session=True, stdin=subprocess.DEVNULL)
+            )
         child.started = time.monotonic()
-        log.info("started worker %s (pid %d) on %s", child.worker_id, child.process.pid, child.slot.name)
+        log.info(
+            "started worker %s (pid %s) on %s",
+            child.worker_id,
+            ", ".join(str(p.pid) for p in child.processes),
+            child.slot.name,
+        )
 
     def _monitor(self) -> None:
         last_reap = 0.0
@@ -129,22 +200,33 @@ class Supervisor:
             self._stopped.set()
 
     def _watch(self, child: _Child, now: float) -> None:
-        process = child.process
-        if process is not None and process.poll() is not None:
+        process = child.exited() if child.processes else None
+        if process is not None:
+            what = "worker" if process is child.process else "a card of worker"
             log.warning(
-                "worker %s (pid %d) exited with %s; requeueing its job",
+                "%s %s (pid %d) exited with %s; requeueing its job",
+                what,
                 child.worker_id,
                 process.pid,
                 process.returncode,
             )
+            self._kill_rest(child)
             self._forget(child, count_attempt=True)
             child.history = [t for t in child.history if now - t < 300] + [now]
             delay = min(30.0, 2.0 ** (len(child.history) - 1))
             child.restart_at = now + delay
-            child.process = None
-        if child.process is None and now >= child.restart_at:
+            child.processes = []
+        if not child.processes and now >= child.restart_at:
             self.restarts += 1
             self._spawn(child)
+
+    def _kill_rest(self, child: _Child) -> None:
+        """A group lives and dies as one: its other processes wait in collectives for the one that left."""
+        for process in child.processes:
+            if process.poll() is None:
+                process.kill()
+        for process in child.processes:
+            process.wait()
 
     def _forget(self, child: _Child, count_attempt: bool) -> None:
         """The child is gone: its running job goes back to the queue and its row says so."""
@@ -180,17 +262,19 @@ class Supervisor:
         with self._lock:
             live = [c for c in self.children if c.process and c.process.poll() is None]
             for child in live:
+                # Only rank 0: it drains and then tells its group's other cards to stop.
                 child.process.send_signal(signal.SIGTERM)
             deadline = time.monotonic() + grace + KILL_MARGIN_S
             for child in live:
                 try:
-                    child.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+                    for process in child.processes:
+                        process.wait(timeout=max(0.0, deadline - time.monotonic()))
                 except subprocess.TimeoutExpired:
                     log.warning("worker %s did not stop within the grace period; killing it", child.worker_id)
-                    child.process.kill()
-                    child.process.wait()
+                    self._kill_rest(child)
                     self._forget(child, count_attempt=False)
                     continue
                 self._safely(self.store.set_worker, child.worker_id, state="gone", job_id=None)
             for child in self.children:
-                child.process = None
+                self._kill_rest(child)  # a card whose rank 0 had already exited
+                child.processes = []

@@ -65,6 +65,10 @@ _ROPE_COMPONENTS = ("transformer", "connectors")
 class Ltx2Diffusers(FamilyAdapter):
     family: ClassVar[str] = "ltx-2"
     # FirstBlockCache/MagCache raise on LTX-2's transformer (ARCHITECTURE.md): its fast preview is fewer steps.
+    # One card a job: diffusers 0.42.1's LTX-2 context-parallel plan leaves the per-token timestep whole
+    # (the first block fails: "size of tensor a (4) must match ... (8)"), its masked attention expands
+    # masks per head like LTX-Video's, and the audio stream is not split; CFG runs as three differently
+    # guided calls (CFG batch, STG, modality guidance), no pair to split. Not attempted here.
     levers: ClassVar[Levers] = Levers(lora=True, vae_tiling=True, compile="regional", fp8_weights=True)
     modes: ClassVar[Mapping[str, Mode]] = MODES
     default_mode: ClassVar[str | None] = DEFAULT_MODE
