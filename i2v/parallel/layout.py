@@ -194,19 +194,3 @@ def cards_for(
             f"cards per job {cards} is more than the {available} {kind} card(s) this process sees"
         )
     return cards
-
-
-__all__ = [
-    "CARD_COUNTS",
-    "MIN_TOKENS_PER_CARD",
-    "CardsSetting",
-    "CfgSplit",
-    "Layout",
-    "LayoutError",
-    "auto_cards",
-    "cards_for",
-    "choose_layout",
-    "layout_for",
-    "parse_cards",
-    "usable_cards",
-]

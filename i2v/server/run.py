@@ -62,10 +62,8 @@ class DrainingServer(uvicorn.Server):
             self.should_exit = True
 
 
-def serve(settings: ServiceSettings | None = None) -> int:
-    from i2v.server.app import create_app
-    from i2v.server.supervisor import Supervisor, worker_slots
-
+def _open(settings: ServiceSettings | None) -> tuple[ServiceSettings, JobStore]:
+    """The settings (from the environment unless given), logging, and the job store with its schema."""
     settings = settings or ServiceSettings()
     logging.basicConfig(
         level=os.environ.get("I2V_LOG_LEVEL", "INFO"),
@@ -73,6 +71,14 @@ def serve(settings: ServiceSettings | None = None) -> int:
     )
     store = JobStore.from_settings(settings)
     store.create_schema()
+    return settings, store
+
+
+def serve(settings: ServiceSettings | None = None) -> int:
+    from i2v.server.app import create_app
+    from i2v.server.supervisor import Supervisor, worker_slots
+
+    settings, store = _open(settings)
     supervisor = Supervisor(settings, store, worker_slots(settings)) if settings.spawn_workers else None
     app = create_app(settings, store, supervisor)
     config = uvicorn.Config(
@@ -100,13 +106,7 @@ def run_workers(settings: ServiceSettings | None = None) -> int:
     """Supervise this host's workers until SIGTERM / SIGINT, then drain them; exit 0."""
     from i2v.server.supervisor import Supervisor, worker_slots
 
-    settings = settings or ServiceSettings()
-    logging.basicConfig(
-        level=os.environ.get("I2V_LOG_LEVEL", "INFO"),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    store = JobStore.from_settings(settings)
-    store.create_schema()
+    settings, store = _open(settings)
     (settings.outputs_path() / "videos").mkdir(parents=True, exist_ok=True)
     supervisor = Supervisor(settings, store, worker_slots(settings))
     stop = threading.Event()
