@@ -55,6 +55,34 @@ def test_no_card_that_fits_refuses_naming_what_was_checked(seed_request):
     assert "no other card fits it either (1 other live worker of ltx-2.3 checked)" in refused.reason
 
 
+@pytest.fixture(scope="module")
+def wan_480p():
+    spec = catalogue.get("wan2.1-i2v-14b-480p")
+    return spec, resolve(spec, "standard", prompt="p")
+
+
+def test_a_job_that_needs_offload_here_goes_to_an_idle_card_that_holds_it_resident(wan_480p):
+    """The guide's advice: full loading on the idle card beats streaming layers on the busy one."""
+    spec, request = wan_480p
+    here = place(spec, request, BUSY, lambda: [Peer("host-npu1", IDLE)], Settings())
+    assert here.verdict == "pass" and here.peer == "host-npu1"
+    assert here.reason.startswith("it needs group-offload here and runs resident on idle worker host-npu1")
+    busy_peer = place(spec, request, BUSY, lambda: [Peer("host-npu1", IDLE, idle=False)], Settings())
+    assert busy_peer.verdict == "run" and busy_peer.plan.strategy == "group-offload"  # not waited for
+    no_better = place(spec, request, BUSY, lambda: [Peer("host-npu1", BUSY)], Settings())
+    assert no_better.verdict == "run" and no_better.plan.strategy == "group-offload"
+
+
+def test_a_job_resident_here_runs_here_without_reading_the_peers(wan_480p):
+    spec, request = wan_480p
+
+    def unread():
+        raise AssertionError("the other workers' rows were read for a job that is resident here")
+
+    placed = place(spec, request, IDLE, unread, Settings())
+    assert placed.verdict == "run" and placed.plan.strategy == "resident"
+
+
 def test_peers_are_the_other_ready_workers_of_the_same_model():
     budget = json.dumps(vars(IDLE))
     rows = [
@@ -63,9 +91,13 @@ def test_peers_are_the_other_ready_workers_of_the_same_model():
         {"id": "failed", "model": None, "state": "failed", "budget": budget},
         {"id": "no-budget", "model": "ltx-2.3", "state": "ready", "budget": None},
         {"id": "garbled", "model": "ltx-2.3", "state": "ready", "budget": '{"free": 1}'},
-        {"id": "host-npu1", "model": "ltx-2.3", "state": "ready", "budget": budget},
+        {"id": "host-npu1", "model": "ltx-2.3", "state": "ready", "budget": budget, "job_id": None},
+        {"id": "host-npu2", "model": "ltx-2.3", "state": "ready", "budget": budget, "job_id": "j1"},
     ]
-    assert peers_serving(rows, "ltx-2.3", exclude="me") == [Peer("host-npu1", IDLE)]
+    assert peers_serving(rows, "ltx-2.3", exclude="me") == [
+        Peer("host-npu1", IDLE, idle=True),
+        Peer("host-npu2", IDLE, idle=False),
+    ]
 
 
 # --- two workers, two cards, one store ---------------------------------------------------------------
