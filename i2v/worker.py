@@ -320,7 +320,8 @@ class Worker:
         """Place the job before anything loads (i2v.jobs.placement): True when it went back to the
         queue for another worker whose card fits; raises the planner's refusal when no card does."""
         from i2v import catalogue
-        from i2v.jobs.placement import peers_serving, place, refusal
+        from i2v.jobs.placement import peers_serving, place
+        from i2v.planner import PlanRefusedError
 
         spec = catalogue.get(request.model)
         layout = self.group.layout if self.group is not None else None
@@ -333,7 +334,7 @@ class Worker:
             layout=layout,
         )
         if placement.verdict == "refuse":
-            raise refusal(placement)
+            raise PlanRefusedError(placement.reason, [])
         if placement.verdict == "run":
             return False
         log.info("worker %s passes job %s on: %s", self.id, job_id, placement.reason)

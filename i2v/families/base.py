@@ -347,6 +347,15 @@ class FamilyAdapter:
             kwargs["decode_chunk_size"] = ctx.decode_chunk
         return kwargs
 
+    @staticmethod
+    def text_kwargs(request: GenerationRequest) -> dict[str, Any]:
+        """The prompt, negative prompt and CFG scale, as the text-guided diffusers pipelines take them."""
+        return dict(
+            prompt=request.prompt,
+            negative_prompt=request.negative_prompt or None,
+            guidance_scale=request.guidance,
+        )
+
     def run(
         self, pipe: Any, spec: ModelSpec, request: GenerationRequest, image: Any, ctx: RunContext
     ) -> Output:

@@ -38,11 +38,10 @@ class I2VGenXL(FamilyAdapter):
     def call_kwargs(
         self, spec: ModelSpec, request: GenerationRequest, image: Any, ctx: RunContext
     ) -> dict[str, Any]:
-        return super().call_kwargs(spec, request, image, ctx) | dict(
-            prompt=request.prompt,
-            negative_prompt=request.negative_prompt or None,
-            guidance_scale=request.guidance,
-            target_fps=request.fps,
+        return (
+            super().call_kwargs(spec, request, image, ctx)
+            | self.text_kwargs(request)
+            | dict(target_fps=request.fps)
         )
 
     @contextmanager

@@ -36,11 +36,10 @@ class LtxVideo(FamilyAdapter):
     def call_kwargs(
         self, spec: ModelSpec, request: GenerationRequest, image: Any, ctx: RunContext
     ) -> dict[str, Any]:
-        return super().call_kwargs(spec, request, image, ctx) | dict(
-            prompt=request.prompt,
-            negative_prompt=request.negative_prompt or None,
-            guidance_scale=request.guidance,
-            frame_rate=request.fps,
+        return (
+            super().call_kwargs(spec, request, image, ctx)
+            | self.text_kwargs(request)
+            | dict(frame_rate=request.fps)
         )
 
     def context_parallel_plan(self, model: Any) -> dict[str, Any]:

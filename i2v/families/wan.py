@@ -42,8 +42,4 @@ class Wan(FamilyAdapter):
     def call_kwargs(
         self, spec: ModelSpec, request: GenerationRequest, image: Any, ctx: RunContext
     ) -> dict[str, Any]:
-        return super().call_kwargs(spec, request, image, ctx) | dict(
-            prompt=request.prompt,
-            negative_prompt=request.negative_prompt or None,
-            guidance_scale=request.guidance,
-        )
+        return super().call_kwargs(spec, request, image, ctx) | self.text_kwargs(request)

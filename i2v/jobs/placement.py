@@ -99,7 +99,3 @@ def place(
         return Placement("run", "", plan=mine)
     checked = f"{len(others)} other live worker{'s' if len(others) != 1 else ''} of {spec.id}"
     return Placement("refuse", f"{here}; no other card fits it either ({checked} checked)")
-
-
-def refusal(placement: Placement) -> PlanRefusedError:
-    return PlanRefusedError(placement.reason, [])

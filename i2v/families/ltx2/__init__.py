@@ -197,11 +197,10 @@ class Ltx2Diffusers(FamilyAdapter):
     def call_kwargs(
         self, spec: ModelSpec, request: GenerationRequest, image: Any, ctx: RunContext
     ) -> dict[str, Any]:
-        return super().call_kwargs(spec, request, image, ctx) | dict(
-            prompt=request.prompt,
-            negative_prompt=request.negative_prompt or None,
-            guidance_scale=request.guidance,
-            frame_rate=float(request.fps),
+        return (
+            super().call_kwargs(spec, request, image, ctx)
+            | self.text_kwargs(request)
+            | dict(frame_rate=float(request.fps))
         )
 
     def run(
