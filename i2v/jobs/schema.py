@@ -155,8 +155,7 @@ def make_engine(url: str) -> Engine:
     def _on_connect(dbapi_connection, _record) -> None:
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves (below)
         cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
-        _switch_to_wal(cursor)
+        _switch_to_wal(cursor)  # the busy timeout is already set: sqlite3.connect's `timeout`
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
