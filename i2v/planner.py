@@ -77,11 +77,14 @@ class DeviceBudget:
         return json.dumps(asdict(self))
 
     @classmethod
-    def from_json(cls, text: str) -> DeviceBudget:
-        """A budget a worker row holds (`to_json`); ValueError/TypeError when it is not one."""
-        fields = json.loads(text)
-        fields["attention_backends"] = tuple(fields.get("attention_backends", ()))
-        return cls(**fields)
+    def from_json(cls, text: str | None) -> DeviceBudget | None:
+        """The budget a worker row holds (`to_json`); None when the row has none or it is not one."""
+        try:
+            fields = json.loads(text or "")
+            fields["attention_backends"] = tuple(fields.get("attention_backends", ()))
+            return cls(**fields)
+        except (TypeError, ValueError):
+            return None
 
     @property
     def supports_bf16(self) -> bool:

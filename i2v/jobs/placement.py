@@ -54,11 +54,8 @@ def peers_serving(rows: Iterable[Mapping[str, Any]], model: str, exclude: str) -
     for row in rows:
         if row.get("id") == exclude or row.get("model") != model or row.get("state") != "ready":
             continue
-        try:
-            budget = DeviceBudget.from_json(row.get("budget") or "")
+        if (budget := DeviceBudget.from_json(row.get("budget"))) is not None:
             peers.append(Peer(str(row["id"]), budget, idle=row.get("job_id") is None))
-        except (TypeError, ValueError):
-            continue
     return peers
 
 

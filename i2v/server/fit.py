@@ -21,13 +21,7 @@ FPS_RANGE = (1, 60)
 
 
 def budget_from_workers(rows: list[dict[str, Any]]) -> DeviceBudget | None:
-    budgets = []
-    for row in rows:
-        if row.get("budget"):
-            try:
-                budgets.append(DeviceBudget.from_json(row["budget"]))
-            except (TypeError, ValueError):
-                continue
+    budgets = [b for row in rows if (b := DeviceBudget.from_json(row.get("budget"))) is not None]
     return max(budgets, key=lambda b: b.free_mib) if budgets else None
 
 
